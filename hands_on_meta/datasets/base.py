@@ -1,0 +1,59 @@
+"""The container every loader returns: examples grouped by class."""
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class ClassDataset:
+    """Examples grouped by class: ``x[c, i]`` is example ``i`` of class ``c``.
+
+    Every class has the same number of examples, so ``x`` is one dense array of shape
+    ``(n_classes, n_per_class, *example_shape)``.
+
+    >>> data = ClassDataset(np.zeros((3, 4, 2), "float32"), ("a", "b", "c"), "toy", "train")
+    >>> data.n_classes, data.n_per_class, data.example_shape
+    (3, 4, (2,))
+    """
+
+    x: np.ndarray
+    class_names: tuple
+    name: str
+    split: str
+
+    def __post_init__(self):
+        self.x = np.asarray(self.x)
+        if self.x.ndim < 3:
+            raise ValueError(f"x must have shape (n_classes, n_per_class, *example_shape), got {self.x.shape}")
+        self.class_names = tuple(self.class_names)
+        if len(self.class_names) != self.x.shape[0]:
+            raise ValueError(f"class_names has {len(self.class_names)} entries for {self.x.shape[0]} classes")
+
+    @property
+    def n_classes(self):
+        return self.x.shape[0]
+
+    @property
+    def n_per_class(self):
+        return self.x.shape[1]
+
+    @property
+    def example_shape(self):
+        return tuple(self.x.shape[2:])
+
+    def subset(self, classes, split=None):
+        """A ClassDataset with only the given class indices (in that order)."""
+        classes = np.asarray(classes, dtype=int)
+        return ClassDataset(self.x[classes], tuple(self.class_names[c] for c in classes), self.name,
+                            split or self.split)
+
+    def __repr__(self):
+        return (f"ClassDataset(name={self.name!r}, split={self.split!r}, classes={self.n_classes}, "
+                f"per_class={self.n_per_class}, example_shape={self.example_shape}, dtype={self.x.dtype})")
+
+
+def check_choice(name, value, allowed):
+    """Raise ValueError unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
+    return value
