@@ -152,3 +152,26 @@ def load_omniglot(split="train", image_size=28, download=True, verbose=True):
             x[row] = np.rot90(source, k=int(rotation[3:]) // 90, axes=(1, 2))
     x = (x.astype(np.float32) / 255.0)[..., None]
     return ClassDataset(x, class_names, "omniglot", split)
+
+
+def verify(download=False):
+    """Check the archives and split files by structure and hash (no image decoding): alphabets,
+    characters, 20 drawings each, CRCs, split sizes. Returns a summary dict; raises on a problem."""
+    summary = {}
+    for part, resource in ARCHIVES.items():
+        path = locate(resource, download)
+        with open_zip(path) as archive:
+            counts = {}
+            for member in archive.namelist():
+                match = _MEMBER.search(member)
+                if match and match.group(1) == part:
+                    key = (match.group(2), match.group(3))
+                    counts[key] = counts.get(key, 0) + 1
+        alphabets = {alphabet for alphabet, _ in counts}
+        if (len(alphabets), len(counts)) != EXPECTED[part] or set(counts.values()) != {DRAWINGS}:
+            raise ValueError(f"{path}: {len(alphabets)} alphabets, {len(counts)} characters, drawings per "
+                             f"character {sorted(set(counts.values()))}; expected {EXPECTED[part]} and {DRAWINGS}")
+        summary[f"images_{part}"] = f"{len(alphabets)} alphabets, {len(counts)} characters x {DRAWINGS} ({path})"
+    for split in SPLIT_FILES:
+        summary[f"vinyals/{split}"] = f"{len(read_split(split))} classes"
+    return summary

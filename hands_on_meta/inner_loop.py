@@ -1,0 +1,61 @@
+"""The one adaptation mechanism: a few gradient steps on a support set, as *fast weights*.
+
+``adapt`` never changes the model: it runs the network functionally with
+``model.stateless_call(trainable, non_trainable, x, training=...)`` and returns new tensors for the
+trainable weights. Inside an outer ``tf.GradientTape`` the inner gradients are themselves recorded,
+so the meta-gradient is exact second-order MAML; ``first_order=True`` stops gradients through the
+inner gradients (FOMAML).
+
+BatchNorm: ``training=True`` (the default) normalises with the statistics of the batch at hand, for
+the support set while adapting and for the query set when predicting (the transductive setting of
+MAML's reference code); updated moving statistics are dropped, so the model's state is untouched.
+
+>>> import keras
+>>> net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(40, activation="relu"),
+...                         keras.layers.Dense(1)])
+>>> x = tf.random.normal((10, 1)); y = tf.sin(x)
+>>> fast = adapt(net, x, y, lambda y, p: tf.reduce_mean((y - p) ** 2), steps=1, learning_rate=0.01)
+>>> len(fast) == len(net.trainable_variables)
+True
+"""
+import tensorflow as tf
+
+
+def forward(model, weights, x, training=True):
+    """Run ``model`` on ``x`` with ``weights`` (a list matching ``model.trainable_variables``)."""
+    outputs, _ = model.stateless_call(list(weights), model.non_trainable_variables, x, training=training)
+    return outputs
+
+
+def adapt(model, x, y, loss_fn, steps=1, learning_rate=0.01, first_order=False, weights=None,
+          adapt_mask=None, training=True):
+    """Fast weights after ``steps`` SGD steps of ``loss_fn(y, model(x))`` from ``weights``.
+
+    ``weights``: start point (default: the model's trainable variables). ``learning_rate``: a float,
+    or one value (float or tensor, e.g. a learned per-parameter rate as in Meta-SGD) per trainable
+    weight. ``adapt_mask``: one bool per weight, False keeps that weight fixed (ANIL adapts only the
+    head). Returns a list of tensors in the order of ``model.trainable_variables``.
+    """
+    # Reading each variable into a tensor keeps the link to it for an outer tape (the meta-gradient).
+    fast = [tf.convert_to_tensor(w) for w in (model.trainable_variables if weights is None else weights)]
+    n = len(fast)
+    rates = list(learning_rate) if isinstance(learning_rate, (list, tuple)) else [learning_rate] * n
+    mask = [True] * n if adapt_mask is None else list(adapt_mask)
+    if len(rates) != n or len(mask) != n:
+        raise ValueError(f"learning_rate and adapt_mask need one entry per trainable weight ({n}), got "
+                         f"{len(rates)} and {len(mask)}")
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            tape.watch(fast)
+            loss = loss_fn(y, forward(model, fast, x, training))
+        grads = tape.gradient(loss, fast)
+        new = []
+        for w, g, rate, on in zip(fast, grads, rates, mask):
+            if not on or g is None:
+                new.append(w)
+                continue
+            if first_order:
+                g = tf.stop_gradient(g)
+            new.append(w - rate * g)
+        fast = new
+    return fast

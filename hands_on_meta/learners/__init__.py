@@ -1,0 +1,5 @@
+"""Meta-learners: ``keras.Model`` subclasses that train and test on episodes."""
+from hands_on_meta.learners.base import EpisodicLearner
+from hands_on_meta.learners.maml import MAML
+
+__all__ = ["EpisodicLearner", "MAML"]

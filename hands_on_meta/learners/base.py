@@ -1,0 +1,103 @@
+"""What every meta-learner shares: a ``keras.Model`` that trains and tests on (meta-batches of)
+episodes, so ``fit()``, ``evaluate()``, callbacks and progress bars just work.
+
+A learner implements :meth:`EpisodicLearner.episode_outputs`, returning per-episode predictions for
+the query set, and gets from this class
+
+- ``train_step``: loss = mean over episodes of ``task_loss(query_y, predictions)``, gradient by
+  ``tf.GradientTape`` (second-order through any inner loop), one optimizer step;
+- ``test_step`` / :meth:`episode_scores`: per-episode accuracy (%) or MSE, used by
+  :func:`hands_on_meta.evaluation.meta_test`.
+
+``task`` is ``"classification"`` (integer labels, logits, softmax cross-entropy) or ``"regression"``
+(mean squared error).
+"""
+import keras
+import tensorflow as tf
+
+TASKS = ("classification", "regression")
+
+
+def task_loss(task, y, pred):
+    """Mean loss of one episode's predictions."""
+    if task == "classification":
+        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(y, tf.int32), pred))
+    return tf.reduce_mean(tf.square(tf.cast(y, pred.dtype) - pred))
+
+
+def task_score(task, y, pred):
+    """Score of one or more episodes (last axes = query points): accuracy in % or MSE."""
+    if task == "classification":
+        hits = tf.cast(tf.equal(tf.argmax(pred, -1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32)
+        return 100.0 * tf.reduce_mean(hits, axis=-1)
+    return tf.reduce_mean(tf.square(tf.cast(y, pred.dtype) - pred), axis=list(range(1, len(pred.shape))))
+
+
+def batched(episode):
+    """Add a meta-batch axis of 1 to a single episode (support_y has rank 1 for classification)."""
+    return {key: value[None] for key, value in episode.items()}
+
+
+class EpisodicLearner(keras.Model):
+    """Base class; see the module docstring. Subclasses set ``self.task`` and implement
+    ``episode_outputs(episodes, training)``."""
+
+    def __init__(self, task="classification", **kwargs):
+        super().__init__(**kwargs)
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        self.task = task
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.score_tracker = keras.metrics.Mean(name="accuracy" if task == "classification" else "mse")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.score_tracker]
+
+    def episode_outputs(self, episodes, training=False):
+        """Query predictions, shape (meta_batch, n_query_points, outputs)."""
+        raise NotImplementedError
+
+    def _outputs_and_losses(self, episodes, training):
+        outputs = self.episode_outputs(episodes, training=training)
+        losses = tf.map_fn(lambda args: task_loss(self.task, args[0], args[1]),
+                           (episodes["query_y"], outputs), fn_output_signature=tf.float32)
+        return outputs, losses
+
+    def _update(self, episodes, outputs, loss):
+        self.loss_tracker.update_state(loss)
+        self.score_tracker.update_state(task_score(self.task, episodes["query_y"], outputs))
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, episodes):
+        episodes = self._with_batch_axis(episodes)
+        with tf.GradientTape() as tape:
+            outputs, losses = self._outputs_and_losses(episodes, training=True)
+            loss = tf.reduce_mean(losses)
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return self._update(episodes, outputs, loss)
+
+    def test_step(self, episodes):
+        episodes = self._with_batch_axis(episodes)
+        outputs, losses = self._outputs_and_losses(episodes, training=False)
+        return self._update(episodes, outputs, tf.reduce_mean(losses))
+
+    def episode_scores(self, episodes):
+        """Per-episode accuracy (%) or MSE on the query set, shape (meta_batch,)."""
+        episodes = self._with_batch_axis(episodes)
+        return task_score(self.task, episodes["query_y"], self.episode_outputs(episodes, training=False))
+
+    def call(self, episodes, training=False):
+        return self.episode_outputs(self._with_batch_axis(episodes), training=training)
+
+    def _with_batch_axis(self, episodes):
+        single = len(episodes["query_y"].shape) == (1 if self.task == "classification" else 2)
+        return batched(episodes) if single else episodes
+
+    def fit(self, *args, shuffle=False, **kwargs):
+        """``keras.Model.fit``; episodes are random already, so ``shuffle`` defaults to False."""
+        return super().fit(*args, shuffle=shuffle, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "task": self.task}

@@ -1,0 +1,83 @@
+"""Figures shared by the CLI and the notebooks.
+
+>>> # fig = plot_episode(next(iter(episode_dataset(load_omniglot("test"), 5, 1, 2))))
+"""
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() in ("agg", "") or not _interactive():
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _interactive():
+    try:
+        from IPython import get_ipython
+
+        return get_ipython() is not None
+    except ImportError:
+        return False
+
+
+def plot_episode(episode, max_query=None, title=None):
+    """Support set (one column per class) above the query examples of each class."""
+    plt = _pyplot()
+    sx, sy = np.asarray(episode["support_x"]), np.asarray(episode["support_y"])
+    qx, qy = np.asarray(episode["query_x"]), np.asarray(episode["query_y"])
+    n_way = int(sy.max()) + 1
+    k_shot = sx.shape[0] // n_way
+    n_query = qx.shape[0] // n_way if max_query is None else min(max_query, qx.shape[0] // n_way)
+    rows = k_shot + n_query
+    fig, axes = plt.subplots(rows, n_way, figsize=(1.3 * n_way, 1.3 * rows + 0.4), squeeze=False)
+    for c in range(n_way):
+        images = list(sx[sy == c][:k_shot]) + list(qx[qy == c][:n_query])
+        for r, image in enumerate(images):
+            ax = axes[r, c]
+            ax.imshow(image.squeeze(), cmap="gray_r" if image.mean() < 0.5 else "gray", vmin=0, vmax=1)
+            ax.set_xticks([]), ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_edgecolor("tab:blue" if r < k_shot else "tab:orange")
+                spine.set_linewidth(2.5 if r < k_shot else 1.0)
+            if r == 0:
+                ax.set_title(f"label {c}", fontsize=9)
+        axes[0, 0].set_ylabel("support", color="tab:blue")
+        if n_query:
+            axes[k_shot, 0].set_ylabel("query", color="tab:orange")
+    fig.suptitle(title or f"{n_way}-way {k_shot}-shot episode: support (thick blue) and query (orange)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sine_adaptation(learners, k_shot=10, steps=(0, 1, 10), seed=10_000, task_index=0):
+    """For one held-out sine task: the true curve, the K support points and each learner's
+    prediction before adaptation and after each number of ``steps`` (one panel per learner)."""
+    import tensorflow as tf
+
+    from hands_on_meta.datasets.sine import sine_tasks
+    from hands_on_meta.inner_loop import forward
+
+    plt = _pyplot()
+    task = next(iter(sine_tasks(k_shot, 1, seed=seed).skip(task_index)))
+    xs = np.linspace(-5, 5, 200, dtype=np.float32)[:, None]
+    true = float(task["amplitude"]) * np.sin(xs - float(task["phase"]))
+    fig, axes = plt.subplots(1, len(learners), figsize=(5 * len(learners), 3.6), squeeze=False, sharey=True)
+    for ax, (name, learner) in zip(axes[0], learners.items()):
+        ax.plot(xs, true, "k", lw=2, label="true function")
+        ax.plot(task["support_x"], task["support_y"], "^", color="tab:purple", ms=8, label=f"{k_shot} support points")
+        for i, n in enumerate(steps):
+            fast = learner.adapted_weights(task["support_x"], task["support_y"], n) if n else \
+                learner.network.trainable_variables
+            pred = forward(learner.network, fast, tf.constant(xs), training=False)
+            ax.plot(xs, np.asarray(pred), "--" if n == 0 else "-", color=plt.cm.viridis(i / max(len(steps) - 1, 1)),
+                    label="before adaptation" if n == 0 else f"after {n} step{'s' if n > 1 else ''}")
+        ax.set_title(name)
+        ax.set_xlabel("x")
+    axes[0, 0].set_ylabel("y")
+    axes[0, -1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,86 @@
+"""Registered recipes: a named training + evaluation setting the CLI can run and record.
+
+A recipe subclasses :class:`Recipe` and is added with :func:`register`; later chapters add theirs.
+
+>>> sorted(RECIPES)                  # doctest: +SKIP
+['sine-maml']
+"""
+import time
+from pathlib import Path
+
+RECIPES = {}
+
+
+class Recipe:
+    """One reproducible experiment. ``defaults``: the full-run config; ``quick``: overrides that
+    shrink it to a smoke run. Subclasses implement ``train`` and ``evaluate`` (and may ``plot``)."""
+
+    name = ""
+    description = ""
+    defaults = {}
+    quick = {}
+
+    def config(self, quick=False, **overrides):
+        cfg = {**self.defaults, **(self.quick if quick else {})}
+        unknown = set(overrides) - set(cfg)
+        if unknown:
+            raise ValueError(f"recipe {self.name!r} has no settings {sorted(unknown)}; it has {sorted(cfg)}")
+        cfg.update({key: value for key, value in overrides.items() if value is not None})
+        return cfg
+
+    def train(self, cfg, out_dir):
+        """Train every model of the recipe; return ``({name: learner}, {name: wall seconds})``."""
+        raise NotImplementedError
+
+    def load(self, out_dir):
+        """The trained models saved in ``out_dir`` by :meth:`train`."""
+        import keras
+
+        paths = sorted(Path(out_dir).glob("*.keras"))
+        if not paths:
+            raise FileNotFoundError(f"no trained models (*.keras) in {str(out_dir)!r}; run "
+                                    f"`hands-on-meta train {self.name} --out {out_dir}` first")
+        return {path.stem: keras.models.load_model(path) for path in paths}
+
+    def evaluate(self, models, cfg):
+        """Meta-test the models; return a list of ``(MetaTestResult, record fields)``."""
+        raise NotImplementedError
+
+    def plot(self, models, cfg, path):
+        """Save a figure to ``path`` (optional)."""
+        return None
+
+
+def register(recipe_class):
+    """Class decorator adding a recipe to :data:`RECIPES` under its ``name``."""
+    RECIPES[recipe_class.name] = recipe_class()
+    return recipe_class
+
+
+def get(name):
+    _load_all()
+    if name not in RECIPES:
+        raise ValueError(f"recipe must be one of {sorted(RECIPES)}, got {name!r}")
+    return RECIPES[name]
+
+
+def _load_all():
+    from hands_on_meta.recipes import sine  # noqa: F401  (registers its recipes)
+
+
+def reproduce(name, out_dir, results_dir="results", quick=False, command=None, **overrides):
+    """Train, evaluate on held-out data, record every result and save the plot. Returns the records."""
+    from hands_on_meta.evaluation import record
+
+    recipe = get(name)
+    cfg = recipe.config(quick, **overrides)
+    start = time.perf_counter()
+    models, walls = recipe.train(cfg, out_dir)
+    records = []
+    for result, fields in recipe.evaluate(models, cfg):
+        fields = dict(fields)
+        model = fields.pop("model")
+        records.append(record(result, wall_s=walls.get(model, time.perf_counter() - start),
+                              results_dir=results_dir, command=command, **fields))
+    plot = recipe.plot(models, cfg, Path(out_dir) / f"{name}.png")
+    return records, plot

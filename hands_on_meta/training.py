@@ -1,0 +1,41 @@
+"""Meta-train a learner with ``fit()`` so an interruption loses nothing.
+
+>>> # learner = train(learner, sine_tasks(meta_batch=25), steps=20000, out_dir="runs/sine", name="maml")
+"""
+import sys
+import time
+from pathlib import Path
+
+import keras
+
+from hands_on_meta.episodes import check_int
+
+
+def train(learner, episodes, steps, out_dir, name, steps_per_epoch=1000, verbose="auto"):
+    """Run ``steps`` meta-steps of ``learner.fit`` on ``episodes`` and save ``out_dir/name.keras``.
+
+    Callbacks: ``BackupAndRestore`` (a rerun after an interruption resumes from the last finished
+    epoch), ``TerminateOnNaN`` and ``CSVLogger`` (``out_dir/name.log.csv``). Returns the training
+    wall time in seconds; a saved model is reused (not retrained) when it exists.
+    """
+    steps = check_int("steps", steps, 1)
+    steps_per_epoch = min(check_int("steps_per_epoch", steps_per_epoch, 1), steps)
+    if steps % steps_per_epoch:
+        raise ValueError(f"steps ({steps}) must be a multiple of steps_per_epoch ({steps_per_epoch})")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(out_dir / f"{name}.backup")),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.CSVLogger(str(out_dir / f"{name}.log.csv"), append=True),
+    ]
+    if verbose == "auto":  # a live bar on a terminal, one line per epoch in logs
+        verbose = 1 if sys.stdout.isatty() else 2
+    start = time.perf_counter()
+    history = learner.fit(episodes, steps_per_epoch=steps_per_epoch, epochs=steps // steps_per_epoch,
+                          callbacks=callbacks, verbose=verbose)
+    wall = time.perf_counter() - start
+    if any(value != value for value in history.history.get("loss", [])):  # NaN
+        raise FloatingPointError(f"training {name} produced a NaN loss; see {out_dir / (name + '.log.csv')}")
+    learner.save(out_dir / f"{name}.keras")
+    return wall
