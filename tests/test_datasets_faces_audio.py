@@ -1,17 +1,24 @@
 """AT&T faces, FSDD and ESC-10 loaders on the real data mirror (``HANDS_ON_META_DATA``).
 
-Without the mirror these tests skip, except under CI (``CI`` set), where they fail.
+Without the mirror these tests skip, except under CI (``CI`` set), where they fail (see conftest.py).
 """
 import io
 import os
 import time
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hands_on_meta.datasets import audio_features, fsdd_metadata, load_esc10, load_faces, load_fsdd
+from hands_on_meta.datasets import (
+    audio,
+    audio_features,
+    faces,
+    fsdd_metadata,
+    load_esc10,
+    load_faces,
+    load_fsdd,
+)
 from hands_on_meta.datasets.audio import ESC10_CLASSES
 
 FILES = ("faces/att_faces.zip", "audio/fsdd_recordings.zip", "audio/esc10_fold4_subset.zip")
@@ -27,16 +34,15 @@ def cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def mirror():
-    value = os.environ.get("HANDS_ON_META_DATA")
-    missing = [f for f in FILES if not value or not (Path(value) / f).is_file()]
+def mirror(mirror):
+    """conftest's mirror (skips locally without it, fails under CI), checked to hold our archives."""
+    missing = [f for f in FILES if not (mirror / f).is_file()]
     if missing:
-        reason = (f"data mirror missing: set HANDS_ON_META_DATA to a folder holding {', '.join(missing)} "
-                  f"(currently {value!r})")
+        reason = f"data mirror {mirror} lacks {', '.join(missing)} (see shared/data/README.md)"
         if os.environ.get("CI"):
-            pytest.fail(reason)
+            pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
-    return Path(value)
+    return mirror
 
 
 def tmp_mirror(tmp_path, monkeypatch, relpath, data):
@@ -132,7 +138,8 @@ def test_audio_features_logmel_and_mfcc():
     logmel = audio_features(sine(0.5), 8000, "logmel", duration=1.0)
     assert logmel.shape == (101, 40, 1) and logmel.dtype == np.float32  # 1 + 8000 // 80 frames
     assert logmel.max() == 0.0 and logmel.min() >= -80.0
-    assert logmel[:45].max(axis=1).min() > -1.0  # the tone is loud in every frame while it lasts
+    assert logmel[1:45].max(axis=1).min() > -1.0  # the tone is loud while it lasts (frame 0 is half
+    # zero-padded by the centred STFT)
     assert np.all(logmel[60:] == -80.0)  # the zero padding is silent (floor)
     np.testing.assert_array_equal(logmel, audio_features(sine(0.5), 8000, duration=1.0))
     mfcc = audio_features(sine(0.5), 8000, "mfcc", duration=1.0, n_mfcc=13)
@@ -262,3 +269,11 @@ def test_esc10_unequal_classes(mirror, tmp_path, monkeypatch):
                zip_bytes({"ESC-50-master/meta/esc50.csv": "\n".join(dropped)}))
     with pytest.raises(ValueError, match="same number of clips.*'dog': 1, 'rooster': 8"):
         load_esc10(download=False, verbose=False)
+
+
+# ---------------------------------------------------------------- verify (for ``hands-on-meta data verify``)
+
+def test_verify_summaries(mirror):
+    assert "40 subjects x 10 images" in faces.verify()["att_faces"]
+    assert "3000 recordings = 10 digits x 6 speakers" in audio.verify_fsdd()["fsdd"]
+    assert "10 classes x 8 clips, [44100] Hz" in audio.verify_esc10()["esc10"]

@@ -92,3 +92,11 @@ def load_faces(split="all", image_size=None, n_train_subjects=30, download=True)
     names = [f"s{k}" for k in range(1, SUBJECTS + 1)][chosen]
     x = (images[chosen].astype(np.float32) / 255.0)[..., None]
     return ClassDataset(x, names, "att_faces", split)
+
+
+def verify(download=False):
+    """Check the archive by structure: CRCs, 40 subjects x 10 images, each 92x112 8-bit grayscale.
+    Returns a summary dict for ``hands-on-meta data verify``; raises ValueError on a problem."""
+    path = locate(ARCHIVE, download)
+    _read_faces(path, (HEIGHT, WIDTH))
+    return {"att_faces": f"{SUBJECTS} subjects x {IMAGES} images, {WIDTH}x{HEIGHT} grayscale ({path})"}

@@ -19,7 +19,28 @@ def _omniglot():
                  lambda: [*omniglot.ARCHIVES.values(), *omniglot.SPLIT_FILES.values()], omniglot.verify)
 
 
-DATASETS = {"omniglot": _omniglot()}
+def _faces():
+    from hands_on_meta.datasets import faces
+
+    return Entry("AT&T/ORL faces, 40 subjects x 10 images, 92x112 (credit: AT&T Laboratories Cambridge)",
+                 lambda: [faces.ARCHIVE], faces.verify)
+
+
+def _fsdd():
+    from hands_on_meta.datasets import audio
+
+    return Entry("Free Spoken Digit Dataset, 3,000 recordings, 10 digits x 6 speakers, 8 kHz (CC BY-SA 4.0)",
+                 lambda: [audio.FSDD], audio.verify_fsdd)
+
+
+def _esc10():
+    from hands_on_meta.datasets import audio
+
+    return Entry("ESC-10 environmental sounds, 10 classes, 5 s clips (CC BY 3.0)", lambda: [audio.ESC10],
+                 audio.verify_esc10)
+
+
+DATASETS = {"omniglot": _omniglot(), "faces": _faces(), "fsdd": _fsdd(), "esc10": _esc10()}
 
 
 def get(name):

@@ -1,0 +1,109 @@
+"""The inner loop: exact second-order meta-gradients, first-order differs, the model is untouched."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hands_on_meta.inner_loop import adapt, forward
+from hands_on_meta.layers import ExactBatchNormalization
+from hands_on_meta.learners.base import task_loss
+
+
+def mlp64():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((1,)), keras.layers.Dense(8, activation="tanh", dtype="float64"),
+                             keras.layers.Dense(1, dtype="float64")])
+
+
+def convbn64():
+    """Conv + BatchNorm (batch statistics) + max-pool; Keras' own BatchNormalization fails this test
+    (see ExactBatchNormalization)."""
+    keras.utils.set_random_seed(1)
+    return keras.Sequential([
+        keras.Input((6, 6, 1)), keras.layers.Conv2D(3, 3, padding="same", dtype="float64"),
+        ExactBatchNormalization(dtype="float64"), keras.layers.Activation("tanh", dtype="float64"),
+        keras.layers.MaxPooling2D(2, dtype="float64"), keras.layers.Flatten(dtype="float64"),
+        keras.layers.Dense(3, dtype="float64")])
+
+
+def regression_task():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, (20, 1))
+    return x[:10], np.sin(x[:10]), x[10:], np.sin(x[10:]), "regression"
+
+
+def classification_task():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(12, 6, 6, 1))
+    y = np.tile(np.arange(3), 4)
+    return x[:6], y[:6], x[6:], y[6:], "classification"
+
+
+def meta_loss(model, weights, task, steps, lr, first_order=False):
+    sx, sy, qx, qy, kind = task
+    fast = adapt(model, tf.constant(sx), tf.constant(sy), lambda y, p: task_loss(kind, y, p), steps=steps,
+                 learning_rate=lr, first_order=first_order, weights=weights)
+    return task_loss(kind, tf.constant(qy), forward(model, fast, tf.constant(qx)))
+
+
+def meta_gradient(model, task, steps, lr, first_order=False):
+    weights = [tf.convert_to_tensor(w) for w in model.trainable_variables]
+    with tf.GradientTape() as tape:
+        tape.watch(weights)
+        loss = meta_loss(model, weights, task, steps, lr, first_order)
+    return np.concatenate([g.numpy().ravel() for g in tape.gradient(loss, weights)])
+
+
+def finite_differences(model, task, steps, lr, eps=1e-6):
+    base = [w.numpy() for w in model.trainable_variables]
+    flat = np.concatenate([w.ravel() for w in base])
+    sizes, shapes = [w.size for w in base], [w.shape for w in base]
+
+    def loss_at(vector):
+        parts = np.split(vector, np.cumsum(sizes)[:-1])
+        weights = [tf.constant(p.reshape(s)) for p, s in zip(parts, shapes)]
+        return float(meta_loss(model, weights, task, steps, lr))
+
+    grad = np.zeros_like(flat)
+    for i in range(flat.size):
+        step = np.zeros_like(flat)
+        step[i] = eps
+        grad[i] = (loss_at(flat + step) - loss_at(flat - step)) / (2 * eps)
+    return grad
+
+
+@pytest.mark.parametrize("build,task,lr", [(mlp64, regression_task, 0.1), (convbn64, classification_task, 0.5)])
+def test_second_order_meta_gradient_matches_finite_differences(build, task, lr):
+    model, data = build(), task()
+    exact = meta_gradient(model, data, steps=2, lr=lr)
+    numeric = finite_differences(model, data, steps=2, lr=lr)
+    error = np.linalg.norm(exact - numeric) / np.linalg.norm(numeric)
+    assert error < 1e-3, f"norm-relative error {error:.2e}"
+    first = meta_gradient(model, data, steps=2, lr=lr, first_order=True)
+    gap = np.linalg.norm(first - exact) / np.linalg.norm(exact)
+    assert gap > 1e-3, f"first-order should differ from second-order (relative gap {gap:.2e})"
+
+
+def test_adaptation_leaves_weights_and_batchnorm_statistics_untouched():
+    model = convbn64()
+    before = [v.numpy().copy() for v in model.variables]
+    sx, sy, qx, qy, kind = classification_task()
+    fast = adapt(model, tf.constant(sx), tf.constant(sy), lambda y, p: task_loss(kind, y, p), steps=3,
+                 learning_rate=0.5)
+    forward(model, fast, tf.constant(qx), training=True)
+    for old, new in zip(before, model.variables):
+        np.testing.assert_array_equal(old, new.numpy())
+    assert any(not np.allclose(f.numpy(), b) for f, b in zip(fast, before[:len(fast)])), "fast weights moved"
+
+
+def test_adapt_mask_keeps_frozen_weights_and_learning_rate_per_weight():
+    model = mlp64()
+    sx, sy, _, _, kind = regression_task()
+    n = len(model.trainable_variables)
+    mask = [False] * (n - 2) + [True, True]  # ANIL: only the head adapts
+    fast = adapt(model, tf.constant(sx), tf.constant(sy), lambda y, p: task_loss(kind, y, p), steps=2,
+                 learning_rate=[0.1] * n, adapt_mask=mask)
+    for w, f, on in zip(model.trainable_variables, fast, mask):
+        assert np.array_equal(w.numpy(), f.numpy()) != on
+    with pytest.raises(ValueError, match="one entry per trainable weight"):
+        adapt(model, tf.constant(sx), tf.constant(sy), lambda y, p: task_loss(kind, y, p), adapt_mask=[True])

@@ -1,0 +1,30 @@
+"""The project's own files agree with each other."""
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(requirement):
+    return re.split(r"[<>=!~ \[;]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {req.replace(" ", "") for req in project["dependencies"]}
+    for extra in project["optional-dependencies"].values():
+        wanted |= {req.replace(" ", "") for req in extra}
+    pip_lines = [line.strip()[2:].strip() for line in (ROOT / "environment.yml").read_text().splitlines()
+                 if line.strip().startswith("- ") and line.startswith("      ")]
+    listed = {req.replace(" ", "") for req in pip_lines if req != "-e ."}
+    assert listed == wanted, f"only in environment.yml: {sorted(listed - wanted)}; only in pyproject: {sorted(wanted - listed)}"
+    assert "-e ." in pip_lines, "environment.yml must install the package itself"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = re.search(r"^(pytest [^\n]+)$", ci, re.M)
+    assert command, ".ci/run must call pytest"
+    assert command.group(1) in readme, f"the README must show the test command .ci/run uses: {command.group(1)}"
