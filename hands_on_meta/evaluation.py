@@ -98,6 +98,9 @@ def _commit():
         return "unknown"
 
 
+_START_COMMIT = _commit()  # the code that runs is the code at import time, not at record time
+
+
 def machine():
     """A short description of this machine for result records."""
     import tensorflow as tf
@@ -121,7 +124,7 @@ def record(result, algorithm, dataset, split, way, shot, budget, wall_s, results
         "algorithm": algorithm, "dataset": dataset, "split": split, "way": way, "shot": shot,
         "episodes": result.episodes, "metric": result.metric, "mean": round(result.mean, 4),
         "ci95": round(result.ci95, 4), "budget": budget, "wall_s": round(float(wall_s), 1),
-        "machine": machine(), "commit": _commit(),
+        "machine": machine(), "commit": _START_COMMIT,
         "command": command or " ".join(["hands-on-meta" if sys.argv[0].endswith("hands-on-meta") else
                                         Path(sys.argv[0]).name] + sys.argv[1:]),
         "date": datetime.date.today().isoformat(), **extra,

@@ -1,0 +1,38 @@
+"""The hands-on-meta command line."""
+import json
+
+import pytest
+
+from hands_on_meta.cli import main
+
+
+def test_data_list_and_verify(mirror, capsys):
+    assert main(["data", "list"]) == 0
+    listing = capsys.readouterr().out
+    for name in ("omniglot", "faces", "fsdd", "esc10"):
+        assert name in listing
+    assert "mirror:" in listing
+    assert main(["data", "verify", "omniglot"]) == 0
+    assert "964 characters" in capsys.readouterr().out
+
+
+def test_unknown_names_are_errors(capsys):
+    assert main(["data", "verify", "mnist"]) == 2
+    assert "name must be one of" in capsys.readouterr().err
+    assert main(["train", "nope"]) == 2
+    assert "recipe must be one of" in capsys.readouterr().err
+    assert main(["train", "sine-maml", "--set", "colour=blue"]) == 2
+    assert "no settings ['colour']" in capsys.readouterr().err
+
+
+def test_reproduce_then_evaluate_sine(tmp_path, capsys):
+    out, results = tmp_path / "run", tmp_path / "results"
+    args = ["--quick", "--steps", "200", "--set", "steps_per_epoch=100", "--set", "episodes=50", "--out", str(out)]
+    assert main(["reproduce", "sine-maml", *args, "--results", str(results)]) == 0
+    records = [json.loads(line) for line in (results / "maml.jsonl").read_text().splitlines()]
+    assert [r["setting"] for r in records] == ["1 step", "10 steps"] and records[0]["episodes"] == 50
+    assert (out / "sine-maml.png").stat().st_size > 10_000
+    assert (out / "maml.keras").exists() and (out / "pretrained.keras").exists()
+    capsys.readouterr()
+    assert main(["evaluate", "sine-maml", *args]) == 0
+    assert "after 10 step(s)" in capsys.readouterr().out
