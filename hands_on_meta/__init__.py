@@ -6,8 +6,8 @@ with Python*.
 >>> train = hom.datasets.load_omniglot("train")          # doctest: +SKIP
 >>> episodes = hom.episodes.episode_dataset(train, n_way=5, k_shot=1, n_query=15, seed=0)  # doctest: +SKIP
 """
-from hands_on_meta.seeding import set_seed
 from hands_on_meta import datasets
+from hands_on_meta.seeding import set_seed
 
 __version__ = "0.1.0"
-__all__ = ["set_seed", "datasets", "__version__"]
+__all__ = ["__version__", "datasets", "set_seed"]

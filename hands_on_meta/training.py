@@ -2,6 +2,7 @@
 
 >>> # learner = train(learner, sine_tasks(meta_batch=25), steps=20000, out_dir="runs/sine", name="maml")
 """
+import math
 import sys
 import time
 from pathlib import Path
@@ -35,7 +36,7 @@ def train(learner, episodes, steps, out_dir, name, steps_per_epoch=1000, verbose
     history = learner.fit(episodes, steps_per_epoch=steps_per_epoch, epochs=steps // steps_per_epoch,
                           callbacks=callbacks, verbose=verbose)
     wall = time.perf_counter() - start
-    if any(value != value for value in history.history.get("loss", [])):  # NaN
+    if any(math.isnan(value) for value in history.history.get("loss", [])):
         raise FloatingPointError(f"training {name} produced a NaN loss; see {out_dir / (name + '.log.csv')}")
     learner.save(out_dir / f"{name}.keras")
     return wall

@@ -1,8 +1,6 @@
 """The hands-on-meta command line."""
 import json
 
-import pytest
-
 from hands_on_meta.cli import main
 
 

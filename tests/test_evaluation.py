@@ -4,7 +4,14 @@ import json
 import numpy as np
 import pytest
 
-from hands_on_meta.evaluation import MetaTestResult, load_records, mean_ci95, meta_test, record, write_results_md
+from hands_on_meta.evaluation import (
+    MetaTestResult,
+    load_records,
+    mean_ci95,
+    meta_test,
+    record,
+    write_results_md,
+)
 
 
 def test_mean_ci95_is_the_normal_interval():

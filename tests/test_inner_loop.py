@@ -87,7 +87,7 @@ def test_second_order_meta_gradient_matches_finite_differences(build, task, lr):
 def test_adaptation_leaves_weights_and_batchnorm_statistics_untouched():
     model = convbn64()
     before = [v.numpy().copy() for v in model.variables]
-    sx, sy, qx, qy, kind = classification_task()
+    sx, sy, qx, _, kind = classification_task()
     fast = adapt(model, tf.constant(sx), tf.constant(sy), lambda y, p: task_loss(kind, y, p), steps=3,
                  learning_rate=0.5)
     forward(model, fast, tf.constant(qx), training=True)

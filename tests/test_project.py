@@ -1,7 +1,8 @@
 """The project's own files agree with each other."""
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,6 +26,6 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject():
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    command = re.search(r"^(python3 -m venv [^\n]+ -m pytest [^\n]+)$", ci, re.M)
+    command = re.search(r"^(python3 -m venv [^\n]+ -m pytest [^\n]+)$", ci, re.MULTILINE)
     assert command, ".ci/run must create the venv and call pytest in one line, as the README shows"
     assert command.group(1) in readme, f"the README must show the test command .ci/run uses: {command.group(1)}"

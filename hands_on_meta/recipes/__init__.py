@@ -7,6 +7,7 @@ A recipe subclasses :class:`Recipe` and is added with :func:`register`; later ch
 """
 import time
 from pathlib import Path
+from typing import ClassVar
 
 RECIPES = {}
 
@@ -17,8 +18,8 @@ class Recipe:
 
     name = ""
     description = ""
-    defaults = {}
-    quick = {}
+    defaults: ClassVar[dict] = {}
+    quick: ClassVar[dict] = {}
 
     def config(self, quick=False, **overrides):
         cfg = {**self.defaults, **(self.quick if quick else {})}
@@ -47,8 +48,7 @@ class Recipe:
         raise NotImplementedError
 
     def plot(self, models, cfg, path):
-        """Save a figure to ``path`` (optional)."""
-        return None
+        """Save a figure to ``path`` and return the path (optional; by default there is none)."""
 
 
 def register(recipe_class):

@@ -5,6 +5,8 @@ adapts with one SGD step (lr 0.01) in training; the baseline is trained on all t
 (``inner_steps=0``). At test both are fine-tuned on K support points with 1 and 10 SGD steps (lr
 0.01) and scored by query MSE on 600 held-out tasks (a seed training never uses).
 """
+from typing import ClassVar
+
 import keras
 
 from hands_on_meta.datasets.sine import sine_tasks
@@ -31,9 +33,9 @@ def sine_mlp(hidden=40, seed=0):
 class SineMAML(Recipe):
     name = "sine-maml"
     description = "MAML vs pretrained baseline, sine regression, K-shot, 600 held-out tasks"
-    defaults = {"k_shot": 10, "steps": 30000, "meta_batch": 25, "inner_lr": 0.01, "eval_steps": [1, 10],
+    defaults: ClassVar[dict] = {"k_shot": 10, "steps": 30000, "meta_batch": 25, "inner_lr": 0.01, "eval_steps": [1, 10],
                 "episodes": 600, "seed": 0, "steps_per_epoch": 1000}
-    quick = {"steps": 1000, "episodes": 100, "steps_per_epoch": 500}
+    quick: ClassVar[dict] = {"steps": 1000, "episodes": 100, "steps_per_epoch": 500}
 
     def build(self, cfg):
         common = {"task": "regression", "inner_lr": cfg["inner_lr"], "eval_steps": max(cfg["eval_steps"])}
