@@ -21,18 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from hands_on_meta.datasets.base import ClassDataset
-
-
-def check_int(name, value, low=None, high=None, allow_none=False):
-    """Return ``value`` as int after checking it is an integer in [low, high]; ValueError otherwise."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = f">= {low}" if high is None else f"between {low} and {high}"
-        raise ValueError(f"{name} must be {bounds}, got {value}")
-    return int(value)
+from hands_on_meta.validation import check_int
 
 
 def indexed_dataset(make_element, seed=0, episodes=None, meta_batch=None, prefetch=True):

@@ -4,6 +4,8 @@ import random
 
 import numpy as np
 
+from hands_on_meta.validation import check_int
+
 
 def set_seed(seed, deterministic=False):
     """Seed Python, NumPy, TensorFlow and Keras; with ``deterministic=True`` also turn on TF op
@@ -11,8 +13,7 @@ def set_seed(seed, deterministic=False):
 
     >>> set_seed(0, deterministic=True)
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = check_int("seed", seed, 0)
     import keras
     import tensorflow as tf
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import keras
 
-from hands_on_meta.episodes import check_int
+from hands_on_meta.validation import check_int
 
 
 def train(learner, episodes, steps, out_dir, name, steps_per_epoch=1000, verbose="auto"):

@@ -51,9 +51,3 @@ class ClassDataset:
         return (f"ClassDataset(name={self.name!r}, split={self.split!r}, classes={self.n_classes}, "
                 f"per_class={self.n_per_class}, example_shape={self.example_shape}, dtype={self.x.dtype})")
 
-
-def check_choice(name, value, allowed):
-    """Raise ValueError unless ``value`` is one of ``allowed``."""
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
-    return value

@@ -2,7 +2,7 @@
 import dataclasses
 
 from hands_on_meta.datasets import _sources
-from hands_on_meta.datasets.base import check_choice
+from hands_on_meta.validation import check_choice
 
 
 @dataclasses.dataclass(frozen=True)

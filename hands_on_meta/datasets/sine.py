@@ -14,7 +14,8 @@ import math
 
 import tensorflow as tf
 
-from hands_on_meta.episodes import check_int, indexed_dataset
+from hands_on_meta.episodes import indexed_dataset
+from hands_on_meta.validation import check_int
 
 
 def sine_tasks(k_shot=10, n_query=10, seed=0, episodes=None, meta_batch=None, amplitude=(0.1, 5.0),

@@ -6,7 +6,7 @@ from keras import ops
 def class_prototypes(embeddings, labels, n_way):
     """Mean embedding of each class: ``embeddings`` (..., S, D), integer ``labels`` (..., S) -> (..., N, D).
 
-    >>> class_prototypes(ops.array([[0., 0.], [2., 2.], [5., 5.]]), ops.array([0, 0, 1]), 2).tolist()
+    >>> ops.convert_to_numpy(class_prototypes(ops.array([[0., 0.], [2., 2.], [5., 5.]]), ops.array([0, 0, 1]), 2)).tolist()
     [[1.0, 1.0], [5.0, 5.0]]
     """
     one_hot = ops.one_hot(labels, n_way, dtype=embeddings.dtype)  # (..., S, N)
@@ -19,7 +19,7 @@ def class_prototypes(embeddings, labels, n_way):
 class SquaredEuclidean(keras.layers.Layer):
     """Squared Euclidean distance of every query to every prototype: (..., Q, D), (..., N, D) -> (..., Q, N).
 
-    >>> SquaredEuclidean()(ops.array([[0., 0.]]), ops.array([[3., 4.], [0., 1.]])).tolist()
+    >>> ops.convert_to_numpy(SquaredEuclidean()(ops.array([[0., 0.]]), ops.array([[3., 4.], [0., 1.]]))).tolist()
     [[25.0, 1.0]]
     """
 

@@ -16,9 +16,9 @@ network on query points directly: the "pretrained" baseline, fine-tuned with ``e
 import keras
 import tensorflow as tf
 
-from hands_on_meta.episodes import check_int
 from hands_on_meta.inner_loop import adapt, forward
 from hands_on_meta.learners.base import EpisodicLearner, task_loss
+from hands_on_meta.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
