@@ -84,7 +84,8 @@ def locate(resource, download=True):
         path = keras.utils.get_file(fname=Path(resource.relpath).name, origin=resource.url,
                                     file_hash=resource.file_hash, cache_dir=str(cache_dir()),
                                     cache_subdir=subdir)
-    except ValueError as err:  # keras: hash mismatch after download
+    except ValueError as err:  # keras: hash mismatch after download; keras keeps the file, we do not
+        cached.unlink(missing_ok=True)
         raise ValueError(f"{resource.relpath}: the download from {resource.url} does not match the "
                          f"upstream hash {resource.file_hash}: {err}") from err
     except Exception as err:  # network errors: say what was tried
