@@ -66,6 +66,7 @@ def episode_dataset(data, n_way, k_shot, n_query, seed=0, episodes=None, meta_ba
     examples = tf.constant(x.astype(np.float32, copy=False))
     example_shape = x.shape[2:]
 
+    @tf.autograph.experimental.do_not_convert  # plain tensor code: nothing for AutoGraph to convert
     def make_episode(key):
         class_key, example_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
         classes = tf.argsort(tf.random.stateless_uniform([n_classes], class_key))[:n_way]

@@ -27,6 +27,7 @@ def sine_tasks(k_shot=10, n_query=10, seed=0, episodes=None, meta_batch=None, am
         if not low <= high:
             raise ValueError(f"{name} must be a (low, high) pair with low <= high, got {(low, high)}")
 
+    @tf.autograph.experimental.do_not_convert  # plain tensor code: nothing for AutoGraph to convert
     def make_task(key):
         params = tf.random.stateless_uniform([2], key)
         amp = amplitude[0] + (amplitude[1] - amplitude[0]) * params[0]
