@@ -6,6 +6,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Notebook kernels start in their own folder: make a relative mirror path absolute before any starts.
+if os.environ.get("HANDS_ON_META_DATA"):
+    os.environ["HANDS_ON_META_DATA"] = str(Path(os.environ["HANDS_ON_META_DATA"]).expanduser().resolve())
 DEFAULT_MIRROR = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
