@@ -81,3 +81,29 @@ def plot_sine_adaptation(learners, k_shot=10, steps=(0, 1, 10), seed=10_000, tas
     axes[0, -1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
+
+
+def plot_training_logs(logs, title=None):
+    """Loss and score per epoch from ``CSVLogger`` files: ``logs`` maps a label to a CSV path."""
+    import csv
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for label, path in logs.items():
+        with open(path) as handle:
+            rows = list(csv.DictReader(handle))
+        if not rows:
+            continue
+        epochs = np.arange(1, len(rows) + 1)
+        score = "accuracy" if "accuracy" in rows[0] else "mse"
+        axes[0].plot(epochs, [float(r["loss"]) for r in rows], label=label)
+        axes[1].plot(epochs, [float(r[score]) for r in rows], label=label)
+        axes[1].set_ylabel(f"training {score}" + (" (%)" if score == "accuracy" else ""))
+    axes[0].set(xlabel="epoch", ylabel="training loss", yscale="log")
+    axes[1].set_xlabel("epoch")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

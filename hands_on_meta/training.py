@@ -1,7 +1,8 @@
 """Meta-train a learner with ``fit()`` so an interruption loses nothing.
 
->>> # learner = train(learner, sine_tasks(meta_batch=25), steps=20000, out_dir="runs/sine", name="maml")
+>>> # wall_s = train(learner, sine_tasks(meta_batch=25), steps=20000, out_dir="runs/sine", name="maml")
 """
+import json
 import math
 import sys
 import time
@@ -17,7 +18,9 @@ def train(learner, episodes, steps, out_dir, name, steps_per_epoch=1000, verbose
 
     Callbacks: ``BackupAndRestore`` (a rerun after an interruption resumes from the last finished
     epoch), ``TerminateOnNaN`` and ``CSVLogger`` (``out_dir/name.log.csv``). Returns the training
-    wall time in seconds; a saved model is reused (not retrained) when it exists.
+    wall time in seconds. A finished run leaves ``out_dir/name.done.json``; when it records the same
+    ``steps``, the saved weights are loaded into ``learner`` instead of training again (delete the
+    file to retrain).
     """
     steps = check_int("steps", steps, 1)
     steps_per_epoch = min(check_int("steps_per_epoch", steps_per_epoch, 1), steps)
@@ -25,6 +28,12 @@ def train(learner, episodes, steps, out_dir, name, steps_per_epoch=1000, verbose
         raise ValueError(f"steps ({steps}) must be a multiple of steps_per_epoch ({steps_per_epoch})")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    done, saved = out_dir / f"{name}.done.json", out_dir / f"{name}.keras"
+    if done.is_file() and saved.is_file():
+        info = json.loads(done.read_text())
+        if info.get("steps") == steps:
+            learner.load_weights(saved)
+            return float(info["wall_s"])
     callbacks = [
         keras.callbacks.BackupAndRestore(str(out_dir / f"{name}.backup")),
         keras.callbacks.TerminateOnNaN(),
@@ -38,5 +47,6 @@ def train(learner, episodes, steps, out_dir, name, steps_per_epoch=1000, verbose
     wall = time.perf_counter() - start
     if any(math.isnan(value) for value in history.history.get("loss", [])):
         raise FloatingPointError(f"training {name} produced a NaN loss; see {out_dir / (name + '.log.csv')}")
-    learner.save(out_dir / f"{name}.keras")
+    learner.save(saved)
+    done.write_text(json.dumps({"steps": steps, "wall_s": round(wall, 1)}))
     return wall

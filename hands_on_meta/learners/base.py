@@ -2,7 +2,7 @@
 episodes, so ``fit()``, ``evaluate()``, callbacks and progress bars just work.
 
 A learner implements :meth:`EpisodicLearner.episode_outputs`, returning per-episode predictions for
-the query set, and gets from this class
+the query set (it may override :meth:`EpisodicLearner.query_loss`), and gets from this class
 
 - ``train_step``: loss = mean over episodes of ``task_loss(query_y, predictions)``, gradient by
   ``tf.GradientTape`` (second-order through any inner loop), one optimizer step;
@@ -58,9 +58,13 @@ class EpisodicLearner(keras.Model):
         """Query predictions, shape (meta_batch, n_query_points, outputs)."""
         raise NotImplementedError
 
+    def query_loss(self, query_y, outputs):
+        """Loss of one episode's query predictions (override for other losses, e.g. MSE on scores)."""
+        return task_loss(self.task, query_y, outputs)
+
     def _outputs_and_losses(self, episodes, training):
         outputs = self.episode_outputs(episodes, training=training)
-        losses = tf.map_fn(lambda args: task_loss(self.task, args[0], args[1]),
+        losses = tf.map_fn(lambda args: self.query_loss(args[0], args[1]),
                            (episodes["query_y"], outputs), fn_output_signature=tf.float32)
         return outputs, losses
 

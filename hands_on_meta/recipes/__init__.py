@@ -65,7 +65,12 @@ def get(name):
 
 
 def _load_all():
-    from hands_on_meta.recipes import sine  # noqa: F401  (registers its recipes)
+    """Import every module of this package: each registers its recipes."""
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
 
 
 def reproduce(name, out_dir, results_dir="results", quick=False, command=None, **overrides):

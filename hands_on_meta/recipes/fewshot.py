@@ -1,0 +1,81 @@
+"""Few-shot classification recipes on Omniglot (Vinyals split), shared by every episodic learner.
+
+A subclass names its ``algorithm`` and implements ``build(cfg, way, shot)``, returning an uncompiled
+learner; this base trains one model per entry of ``cfg["train"]`` on episodes of the training classes
+(Adam, learning rate halved every ``lr_halve_every`` episodes, as in Snell et al. 2017) and meta-tests
+on ``cfg["episodes"]`` episodes of the *test* classes for each ``[way, shot, model]`` of
+``cfg["eval"]``, with a seed that training never uses.
+
+>>> from hands_on_meta.recipes import get
+>>> get("protonet-omniglot").config(quick=True)["steps"]
+100
+"""
+from typing import ClassVar
+
+import keras
+
+from hands_on_meta.datasets import load_omniglot
+from hands_on_meta.episodes import episode_dataset
+from hands_on_meta.evaluation import meta_test
+from hands_on_meta.recipes import Recipe
+from hands_on_meta.training import train
+
+TEST_SEED = 20_000  # test episodes are keyed by this seed; training uses cfg["seed"]
+STANDARD_EVAL = [[5, 1, "1shot"], [5, 5, "5shot"], [20, 1, "1shot"], [20, 5, "5shot"]]
+
+
+class FewShotRecipe(Recipe):
+    """Train on Omniglot training-class episodes, meta-test on test classes (see module docstring)."""
+
+    algorithm = ""
+    defaults: ClassVar[dict] = {
+        "train": {"1shot": [60, 1, 5], "5shot": [60, 5, 5]},  # model -> training way, shot, query
+        "eval": STANDARD_EVAL,                                 # [test way, test shot, model]
+        "split": "trainval", "steps": 20000, "lr": 1e-3, "lr_halve_every": 2000, "steps_per_epoch": 500,
+        "episodes": 600, "test_query": 15, "test_batch": 10, "seed": 0,
+    }
+    quick: ClassVar[dict] = {"steps": 100, "steps_per_epoch": 50, "episodes": 100}
+
+    def build(self, cfg, way, shot):
+        """An uncompiled learner for training episodes of ``way`` classes and ``shot`` examples."""
+        raise NotImplementedError
+
+    def compile(self, learner, cfg):
+        schedule = keras.optimizers.schedules.ExponentialDecay(cfg["lr"], cfg["lr_halve_every"], 0.5,
+                                                               staircase=True)
+        learner.compile(optimizer=keras.optimizers.Adam(schedule))
+
+    def train(self, cfg, out_dir):
+        data = load_omniglot(cfg["split"])
+        models, walls = {}, {}
+        for i, (name, (way, shot, query)) in enumerate(cfg["train"].items()):
+            keras.utils.set_random_seed(cfg["seed"] + i)
+            learner = self.build(cfg, way, shot)
+            self.compile(learner, cfg)
+            episodes = episode_dataset(data, way, shot, query, seed=cfg["seed"] + 1000 * i)
+            walls[name] = train(learner, episodes, cfg["steps"], out_dir, name, cfg["steps_per_epoch"])
+            models[name] = learner
+        return models, walls
+
+    def evaluate(self, models, cfg):
+        test = load_omniglot("test")
+        out = []
+        for way, shot, name in cfg["eval"]:
+            episodes = episode_dataset(test, way, shot, cfg["test_query"], seed=TEST_SEED,
+                                       meta_batch=cfg["test_batch"])
+            result = meta_test(models[name], episodes, cfg["episodes"], allow_fewer=True)
+            print(f"{self.algorithm} ({name} model), {way}-way {shot}-shot, test classes: {result}")
+            t_way, t_shot, t_query = cfg["train"][name]
+            out.append((result, {
+                "model": name, "algorithm": self.algorithm, "dataset": "omniglot", "split": "test",
+                "way": way, "shot": shot,
+                "budget": f"{cfg['steps']} episodes {t_way}-way {t_shot}-shot {t_query}-query ({cfg['split']} classes)"}))
+        return out
+
+    def plot(self, models, cfg, path):
+        from hands_on_meta.plotting import plot_training_logs
+
+        fig = plot_training_logs({name: path.parent / f"{name}.log.csv" for name in models},
+                                 title=f"{self.algorithm} on Omniglot")
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+        return path
