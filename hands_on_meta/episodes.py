@@ -42,12 +42,19 @@ def indexed_dataset(make_element, seed=0, episodes=None, meta_batch=None, prefet
     return data.prefetch(tf.data.AUTOTUNE) if prefetch else data
 
 
-def episode_dataset(data, n_way, k_shot, n_query, seed=0, episodes=None, meta_batch=None, prefetch=True):
+def episode_dataset(data, n_way, k_shot, n_query, seed=0, episodes=None, meta_batch=None, prefetch=True,
+                    side_info=None, n_unlabeled=0, n_distractors=0):
     """Episodes of ``n_way`` classes, ``k_shot`` support and ``n_query`` query examples per class.
 
     ``data``: a :class:`~hands_on_meta.datasets.ClassDataset` or a float array shaped
     ``(n_classes, n_per_class, *example_shape)``. ``episodes``: how many (None = endless).
-    ``meta_batch``: stack that many episodes along a new leading axis.
+    ``meta_batch``: stack that many episodes along a new leading axis. ``side_info``: optional
+    class-level information, a float array ``(n_classes, *info_shape)`` (attributes, word vectors);
+    each episode then also holds ``side_info`` (n_way, *info_shape), row ``i`` for label ``i``, and
+    ``k_shot`` may be 0 (zero-shot episodes, whose support set is empty). ``n_unlabeled``: also
+    draw that many further examples of each episode class, and of each of ``n_distractors`` other
+    classes, into ``unlabeled_x`` ((n_way + n_distractors) * n_unlabeled, ...) without labels
+    (semi-supervised episodes, Ren et al. 2018).
     """
     x = data.x if isinstance(data, ClassDataset) else np.asarray(data)
     if x.ndim < 3:
@@ -57,29 +64,48 @@ def episode_dataset(data, n_way, k_shot, n_query, seed=0, episodes=None, meta_ba
                          f"got dtype {x.dtype}")
     n_classes, n_per_class = x.shape[:2]
     n_way = check_int("n_way", n_way, 1, n_classes)
-    k_shot = check_int("k_shot", k_shot, 1)
+    if side_info is not None:
+        side_info = np.asarray(side_info, dtype=np.float32)
+        if side_info.ndim < 2 or side_info.shape[0] != n_classes:
+            raise ValueError(f"side_info must have shape (n_classes={n_classes}, *info_shape), "
+                             f"got {side_info.shape}")
+    k_shot = check_int("k_shot", k_shot, 1 if side_info is None else 0)
     n_query = check_int("n_query", n_query, 1)
-    if k_shot + n_query > n_per_class:
-        raise ValueError(f"k_shot + n_query must be at most the {n_per_class} examples of each class, "
-                         f"got k_shot={k_shot} + n_query={n_query}")
+    n_unlabeled = check_int("n_unlabeled", n_unlabeled, 0)
+    n_distractors = check_int("n_distractors", n_distractors, 0, n_classes - n_way)
+    if n_distractors and not n_unlabeled:
+        raise ValueError(f"n_distractors={n_distractors} needs n_unlabeled >= 1: distractor classes only "
+                         "contribute unlabelled examples")
+    if k_shot + n_query + n_unlabeled > n_per_class:
+        extra = (" + n_unlabeled", f" + n_unlabeled={n_unlabeled}") if n_unlabeled else ("", "")
+        raise ValueError(f"k_shot + n_query{extra[0]} must be at most the {n_per_class} examples of each class, "
+                         f"got k_shot={k_shot} + n_query={n_query}{extra[1]}")
     per_class = k_shot + n_query
+    drawn = n_way + n_distractors
     examples = tf.constant(x.astype(np.float32, copy=False))
     example_shape = x.shape[2:]
 
     @tf.autograph.experimental.do_not_convert  # plain tensor code: nothing for AutoGraph to convert
     def make_episode(key):
         class_key, example_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
-        classes = tf.argsort(tf.random.stateless_uniform([n_classes], class_key))[:n_way]
-        picks = tf.argsort(tf.random.stateless_uniform([n_way, n_per_class], example_key), axis=-1)
-        picks = picks[:, :per_class]
+        classes = tf.argsort(tf.random.stateless_uniform([n_classes], class_key))[:drawn]
+        picks = tf.argsort(tf.random.stateless_uniform([drawn, n_per_class], example_key), axis=-1)
+        picks = picks[:, :per_class + n_unlabeled]
         index = tf.stack([tf.broadcast_to(classes[:, None], picks.shape), picks], axis=-1)
-        chosen = tf.gather_nd(examples, index)  # (n_way, k_shot + n_query, *example_shape)
+        chosen = tf.gather_nd(examples, index)  # (drawn, k_shot + n_query + n_unlabeled, *example_shape)
         labels = tf.range(n_way, dtype=tf.int32)
-        return {
-            "support_x": tf.reshape(chosen[:, :k_shot], (n_way * k_shot, *example_shape)),
+        episode = {
+            "support_x": tf.reshape(chosen[:n_way, :k_shot], (n_way * k_shot, *example_shape)),
             "support_y": tf.repeat(labels, k_shot),
-            "query_x": tf.reshape(chosen[:, k_shot:], (n_way * n_query, *example_shape)),
+            "query_x": tf.reshape(chosen[:n_way, k_shot:per_class], (n_way * n_query, *example_shape)),
             "query_y": tf.repeat(labels, n_query),
         }
+        if n_unlabeled:
+            unlabeled = tf.concat([chosen[:n_way, per_class:], chosen[n_way:, :n_unlabeled]], axis=0)
+            episode["unlabeled_x"] = tf.reshape(unlabeled, (drawn * n_unlabeled, *example_shape))
+        classes = classes[:n_way]
+        if side_info is not None:
+            episode["side_info"] = tf.gather(side_info, classes)
+        return episode
 
     return indexed_dataset(make_episode, seed, episodes, meta_batch, prefetch)

@@ -107,3 +107,85 @@ def plot_training_logs(logs, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_roc(results, ax=None, title=None):
+    """ROC curves: ``results`` maps a label to a :class:`~hands_on_meta.evaluation.VerificationResult`
+    (or to ``(labels, scores)``); the legend gives each ROC-AUC."""
+    from hands_on_meta.evaluation import roc_auc, roc_curve
+
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 4))
+    for label, result in results.items():
+        labels, scores = (result.labels, result.scores) if hasattr(result, "labels") else result
+        fpr, tpr, _ = roc_curve(labels, scores)
+        ax.plot(fpr, tpr, label=f"{label} (AUC {roc_auc(labels, scores):.3f})")
+    ax.plot([0, 1], [0, 1], ":", color="gray", label="chance")
+    ax.set(xlabel="false-positive rate", ylabel="true-positive rate", xlim=(0, 1), ylim=(0, 1.01),
+           title=title or "ROC curve, pair verification")
+    ax.set_aspect("equal")
+    ax.legend(fontsize=8, loc="lower right")
+    return ax.figure
+
+
+def _show_example(ax, example, spectrogram):
+    example = np.asarray(example).squeeze()
+    if spectrogram:  # (time, mel) -> mel bins upwards, time to the right
+        ax.imshow(example.T, origin="lower", aspect="auto", cmap="magma")
+    else:
+        ax.imshow(example, cmap="gray", vmin=0, vmax=1)
+    ax.set_xticks([]), ax.set_yticks([])
+
+
+def plot_pairs(x1, x2, same, values, value_name="distance", spectrogram=False, title=None):
+    """One column per pair: ``x1[i]`` above ``x2[i]``, titled with ``values[i]`` (e.g. the learned
+    distance), green for a same-class pair and red for a different-class pair."""
+    plt = _pyplot()
+    n = len(x1)
+    fig, axes = plt.subplots(2, n, figsize=(1.5 * n, 3.6 if not spectrogram else 3.0), squeeze=False)
+    for i in range(n):
+        _show_example(axes[0, i], x1[i], spectrogram)
+        _show_example(axes[1, i], x2[i], spectrogram)
+        color = "tab:green" if same[i] else "tab:red"
+        axes[0, i].set_title(f"{'same' if same[i] else 'different'}\n{value_name} {float(values[i]):.2f}",
+                             fontsize=8, color=color)
+        for ax in axes[:, i]:
+            for spine in ax.spines.values():
+                spine.set_edgecolor(color)
+                spine.set_linewidth(2)
+    fig.suptitle(title or f"Pairs and their {value_name}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def pca_2d(points):
+    """Projection of ``points`` (n, d) onto their first two principal components (NumPy SVD).
+
+    >>> pca_2d(np.array([[0., 0., 1.], [2., 0., 1.], [4., 1., 1.]])).shape
+    (3, 2)
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[0] < 2:
+        raise ValueError(f"points must have shape (n >= 2, dim), got {points.shape}")
+    centred = points - points.mean(axis=0)
+    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    projected = centred @ components[:2].T
+    return np.pad(projected, ((0, 0), (0, 2 - projected.shape[1])))  # dim 1: a second axis of zeros
+
+
+def plot_embedding_2d(embeddings, labels, class_names=None, ax=None, title=None):
+    """Scatter of ``embeddings`` (n, d) projected on their first two principal components, one colour
+    per label."""
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4))
+    xy, labels = pca_2d(embeddings), np.asarray(labels)
+    classes = np.unique(labels)
+    colours = plt.cm.tab10 if len(classes) <= 10 else plt.cm.tab20
+    for i, c in enumerate(classes):
+        name = class_names[c] if class_names is not None else str(c)
+        ax.scatter(*xy[labels == c].T, s=14, color=colours(i % colours.N), label=name)
+    ax.set(xlabel="principal component 1", ylabel="principal component 2", title=title or "Embeddings (PCA)")
+    ax.legend(fontsize=7, markerscale=1.5, ncol=2 if len(classes) > 6 else 1, loc="best")
+    return ax.figure

@@ -91,3 +91,36 @@ def test_bad_data_shapes_and_dtypes():
         episode_dataset(np.zeros((5, 4), np.float32), 2, 1, 1)
     with pytest.raises(ValueError, match="dtype uint8"):
         episode_dataset(np.zeros((5, 4, 3), np.uint8), 2, 1, 1)
+
+
+def test_unlabeled_examples_and_distractor_classes():
+    data = coded_dataset(n_classes=12, n_per_class=8)
+    for e in take(episode_dataset(data, 4, 1, 2, seed=5, n_unlabeled=3, n_distractors=2), 30):
+        assert e["unlabeled_x"].shape == ((4 + 2) * 3, 2)
+        labelled = {tuple(row) for row in np.concatenate([e["support_x"], e["query_x"]])}
+        unlabeled = {tuple(row) for row in e["unlabeled_x"]}
+        assert len(unlabeled) == 18 and not labelled & unlabeled, "unlabelled examples are new examples"
+        episode_classes = set(e["support_x"][:, 0])
+        unlabeled_classes = e["unlabeled_x"][:, 0].reshape(6, 3)
+        assert {row[0] for row in unlabeled_classes[:4]} == episode_classes, "3 unlabelled per episode class"
+        assert all(len(set(row)) == 1 for row in unlabeled_classes)
+        distractors = set(unlabeled_classes[4:, 0])
+        assert len(distractors) == 2 and not distractors & episode_classes
+
+
+def test_unlabeled_draws_leave_the_labelled_episode_unchanged():
+    plain = take(episode_dataset(coded_dataset(), 5, 1, 2, seed=6), 5)
+    semi = take(episode_dataset(coded_dataset(), 5, 1, 2, seed=6, n_unlabeled=2), 5)
+    for a, b in zip(plain, semi):
+        np.testing.assert_array_equal(a["support_x"], b["support_x"])
+        np.testing.assert_array_equal(a["query_x"], b["query_x"])
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"n_unlabeled": 4}, "k_shot \\+ n_query \\+ n_unlabeled must be at most the 8 .* n_unlabeled=4"),
+    ({"n_unlabeled": 1, "n_distractors": 8}, "n_distractors must be between 0 and 7"),
+    ({"n_distractors": 2}, "n_distractors=2 needs n_unlabeled >= 1"),
+])
+def test_bad_unlabeled_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        episode_dataset(coded_dataset(), 5, 2, 3, **kwargs)

@@ -4,14 +4,13 @@ import keras
 from hands_on_meta.layers.normalization import ExactBatchNormalization
 
 
-def conv_block(filters=64, name=None):
-    """3x3 convolution, batch normalisation, ReLU, 2x2 max-pooling."""
+def conv_block(filters=64, name=None, pool=True):
+    """3x3 convolution, batch normalisation, ReLU, 2x2 max-pooling (unless ``pool=False``)."""
     return keras.Sequential([
         keras.layers.Conv2D(filters, 3, padding="same"),
         ExactBatchNormalization(momentum=0.9),  # = PyTorch momentum 0.1: test statistics settle quickly
         keras.layers.ReLU(),
-        keras.layers.MaxPooling2D(2),
-    ], name=name)
+    ] + ([keras.layers.MaxPooling2D(2)] if pool else []), name=name)
 
 
 def conv4(input_shape=(28, 28, 1), filters=64, blocks=4, outputs=None, name="conv4"):

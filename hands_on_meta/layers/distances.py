@@ -3,16 +3,46 @@ import keras
 from keras import ops
 
 
-def class_prototypes(embeddings, labels, n_way):
+def class_prototypes(embeddings, labels, n_way, weights=None):
     """Mean embedding of each class: ``embeddings`` (..., S, D), integer ``labels`` (..., S) -> (..., N, D).
+
+    ``weights`` (..., S, D) or (..., S, 1), optional: a weighted mean per dimension (Gaussian
+    prototypical networks weight each example by its precision).
 
     >>> ops.convert_to_numpy(class_prototypes(ops.array([[0., 0.], [2., 2.], [5., 5.]]), ops.array([0, 0, 1]), 2)).tolist()
     [[1.0, 1.0], [5.0, 5.0]]
+    >>> w = ops.array([[3.], [1.], [1.]])
+    >>> ops.convert_to_numpy(class_prototypes(ops.array([[0., 0.], [2., 2.], [5., 5.]]), ops.array([0, 0, 1]), 2, w)).tolist()
+    [[0.5, 0.5], [5.0, 5.0]]
     """
     one_hot = ops.one_hot(labels, n_way, dtype=embeddings.dtype)  # (..., S, N)
-    sums = ops.einsum("...sn,...sd->...nd", one_hot, embeddings)
-    counts = ops.sum(one_hot, axis=-2)[..., None]
-    return sums / ops.maximum(counts, 1.0)
+    if weights is None:
+        weights = ops.ones_like(embeddings[..., :1])
+    sums = ops.einsum("...sn,...sd->...nd", one_hot, embeddings * weights)
+    totals = ops.einsum("...sn,...sd->...nd", one_hot, ops.broadcast_to(weights, ops.shape(embeddings)))
+    return sums / ops.maximum(totals, 1e-12)
+
+
+def soft_kmeans_refine(prototypes, unlabeled, support_counts, distractor_radius=None):
+    """One soft k-means step (Ren et al. 2018): prototypes (..., N, D) computed from
+    ``support_counts`` (..., N, 1) labelled examples each are moved toward the ``unlabeled`` embeddings
+    (..., U, D), each assigned softly by a softmax over negative squared distances.
+
+    With ``distractor_radius`` (a positive scalar), an extra cluster centred at the origin with that
+    radius absorbs unlabelled examples of no episode class; the prototypes keep their own unit radius.
+
+    >>> p = soft_kmeans_refine(ops.array([[0., 0.], [10., 10.]]), ops.array([[1., 1.]]), ops.array([[1.], [1.]]))
+    >>> [round(float(v), 3) for v in ops.convert_to_numpy(p)[0]]
+    [0.5, 0.5]
+    """
+    distances = SquaredEuclidean()(unlabeled, prototypes)  # (..., U, N)
+    if distractor_radius is not None:
+        origin = ops.sum(ops.square(unlabeled), axis=-1, keepdims=True)
+        # log-density of a cluster of radius r, up to a shared constant: -d^2 / r^2 - log r (r = 1 for prototypes)
+        distances = ops.concatenate([distances, origin / distractor_radius ** 2 + ops.log(distractor_radius)], -1)
+    assign = ops.softmax(-distances, axis=-1)[..., : ops.shape(prototypes)[-2]]  # (..., U, N)
+    sums = prototypes * support_counts + ops.einsum("...un,...ud->...nd", assign, unlabeled)
+    return sums / (support_counts + ops.sum(assign, axis=-2)[..., None])
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
@@ -28,3 +58,54 @@ class SquaredEuclidean(keras.layers.Layer):
         p2 = ops.sum(ops.square(prototypes), axis=-1)[..., None, :]
         cross = ops.einsum("...qd,...nd->...qn", queries, prototypes)
         return ops.maximum(q2 + p2 - 2.0 * cross, 0.0)
+
+
+@keras.saving.register_keras_serializable(package="hands_on_meta")
+class DiagonalMahalanobis(keras.layers.Layer):
+    """Squared distance of every query to every class mean under a diagonal precision:
+    queries (..., Q, D), means (..., N, D), precisions (..., N, D) -> (..., Q, N) with
+    ``sum_d precision[n, d] * (query[q, d] - mean[n, d])**2``.
+
+    >>> d = DiagonalMahalanobis()(ops.array([[1., 1.]]), ops.array([[0., 0.]]), ops.array([[4., 1.]]))
+    >>> ops.convert_to_numpy(d).tolist()
+    [[5.0]]
+    """
+
+    def call(self, queries, means, precisions):
+        q2 = ops.einsum("...qd,...nd->...qn", ops.square(queries), precisions)
+        cross = ops.einsum("...qd,...nd->...qn", queries, precisions * means)
+        m2 = ops.sum(precisions * ops.square(means), axis=-1)[..., None, :]
+        return ops.maximum(q2 - 2.0 * cross + m2, 0.0)
+
+
+@keras.saving.register_keras_serializable(package="hands_on_meta")
+class GaussianEmbedding(keras.layers.Layer):
+    """Split an encoder output into an embedding and a diagonal precision (inverse covariance),
+    as in Gaussian prototypical networks (Fort 2017): ``covariance="radius"`` reads the last unit
+    as one raw value shared by all dimensions, ``"diagonal"`` reads the second half of the units as
+    one raw value per dimension. Precision = 1 + softplus(raw), so it is at least 1.
+
+    >>> embedding, precision = GaussianEmbedding("radius")(ops.zeros((2, 64)))
+    >>> tuple(embedding.shape), tuple(precision.shape), round(float(ops.convert_to_numpy(precision)[0, 0]), 3)
+    ((2, 63), (2, 63), 1.693)
+    """
+
+    COVARIANCES = ("radius", "diagonal")
+
+    def __init__(self, covariance="radius", **kwargs):
+        super().__init__(**kwargs)
+        if covariance not in self.COVARIANCES:
+            raise ValueError(f"covariance must be one of {self.COVARIANCES}, got {covariance!r}")
+        self.covariance = covariance
+
+    def call(self, outputs):
+        if self.covariance == "radius":
+            embedding, raw = outputs[..., :-1], outputs[..., -1:]
+            raw = ops.broadcast_to(raw, ops.shape(embedding))
+        else:
+            half = ops.shape(outputs)[-1] // 2
+            embedding, raw = outputs[..., :half], outputs[..., half: 2 * half]
+        return embedding, 1.0 + ops.softplus(raw)
+
+    def get_config(self):
+        return {**super().get_config(), "covariance": self.covariance}

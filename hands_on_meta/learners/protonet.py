@@ -1,5 +1,13 @@
-"""Prototypical networks (Snell et al. 2017): classify a query by the nearest class mean (prototype)
-of the embedded support set; logits are negative squared Euclidean distances.
+"""Prototypical networks (Snell et al. 2017) and two variants from chapter 3 of the book.
+
+* :class:`ProtoNet`: a query's logits are its negative squared Euclidean distances to the class
+  means (prototypes) of the embedded support set.
+* :class:`GaussianProtoNet` (Fort 2017): part of the encoder output is a precision (inverse
+  covariance, radius or diagonal) per example; prototypes are precision-weighted means and
+  distances are measured with the summed precision of each class.
+* :class:`SemiProtoNet` (Ren et al. 2018): prototypes are refined by one soft k-means step over the
+  episode's unlabelled examples (``unlabeled_x``, see ``episode_dataset(n_unlabeled=...)``),
+  optionally with a distractor cluster that absorbs unlabelled examples of other classes.
 
 >>> from hands_on_meta.layers import conv4
 >>> protonet = ProtoNet(conv4())
@@ -8,8 +16,10 @@ of the embedded support set; logits are negative squared Euclidean distances.
 """
 import keras
 import tensorflow as tf
+from keras import ops
 
-from hands_on_meta.layers.distances import SquaredEuclidean, class_prototypes
+from hands_on_meta.layers.distances import (DiagonalMahalanobis, GaussianEmbedding, SquaredEuclidean, class_prototypes,
+                                            soft_kmeans_refine)
 from hands_on_meta.learners.base import EpisodicLearner
 
 
@@ -28,20 +38,75 @@ class ProtoNet(EpisodicLearner):
         self.distance = SquaredEuclidean()
         self.built = True
 
-    def episode_outputs(self, episodes, training=False):
-        sx, qx = episodes["support_x"], episodes["query_x"]
-        batch, n_support, n_query = tf.shape(sx)[0], tf.shape(sx)[1], tf.shape(qx)[1]
-        # one encoder call for the whole meta-batch, support and query together
-        flat = tf.concat([tf.reshape(sx, (-1, *sx.shape[2:])), tf.reshape(qx, (-1, *qx.shape[2:]))], axis=0)
+    def embed(self, episodes, keys, training=False):
+        """Embeddings (meta_batch, examples, dim) of ``episodes[key]`` for each key, from one encoder
+        call on all of them together (one batch: faster, and BatchNorm sees the whole episode)."""
+        parts = [episodes[key] for key in keys]
+        batch = tf.shape(parts[0])[0]
+        sizes = [tf.shape(part)[1] for part in parts]
+        flat = tf.concat([tf.reshape(part, (-1, *part.shape[2:])) for part in parts], axis=0)
         z = self.encoder(flat, training=training)
-        dim = tf.shape(z)[-1]
-        zs = tf.reshape(z[: batch * n_support], (batch, n_support, dim))
-        zq = tf.reshape(z[batch * n_support:], (batch, n_query, dim))
+        chunks = tf.split(z, [batch * size for size in sizes], axis=0)
+        return [tf.reshape(chunk, (batch, size, z.shape[-1])) for chunk, size in zip(chunks, sizes)]
+
+    def episode_outputs(self, episodes, training=False):
+        support, query = self.embed(episodes, ("support_x", "query_x"), training)
         n_way = tf.reduce_max(episodes["support_y"]) + 1
-        prototypes = class_prototypes(zs, episodes["support_y"], n_way)
-        return -self.distance(zq, prototypes)
+        return -self.distance(query, class_prototypes(support, episodes["support_y"], n_way))
 
     def get_config(self):
         config = super().get_config()
         config.pop("task", None)
         return {**config, "encoder": keras.saving.serialize_keras_object(self.encoder)}
+
+
+@keras.saving.register_keras_serializable(package="hands_on_meta")
+class GaussianProtoNet(ProtoNet):
+    """ProtoNet whose encoder output also carries a precision per example (``covariance`` =
+    ``"radius"``: the last unit; ``"diagonal"``: the second half of the units); see the module docstring."""
+
+    def __init__(self, encoder, covariance="radius", **kwargs):
+        super().__init__(encoder, **kwargs)
+        self.split = GaussianEmbedding(covariance)
+        self.covariance = covariance
+        self.mahalanobis = DiagonalMahalanobis()
+
+    def episode_outputs(self, episodes, training=False):
+        support, query = self.embed(episodes, ("support_x", "query_x"), training)
+        n_way = tf.reduce_max(episodes["support_y"]) + 1
+        support, precision = self.split(support)
+        query, _ = self.split(query)
+        means = class_prototypes(support, episodes["support_y"], n_way, weights=precision)
+        one_hot = ops.one_hot(episodes["support_y"], n_way, dtype=precision.dtype)
+        class_precision = ops.einsum("...sn,...sd->...nd", one_hot, precision)
+        return -self.mahalanobis(query, means, class_precision)
+
+    def get_config(self):
+        return {**super().get_config(), "covariance": self.covariance}
+
+
+@keras.saving.register_keras_serializable(package="hands_on_meta")
+class SemiProtoNet(ProtoNet):
+    """ProtoNet with prototypes refined by soft k-means over ``unlabeled_x`` (when the episode has
+    it). ``distractor_cluster=True`` adds a cluster at the origin with a learned radius."""
+
+    def __init__(self, encoder, distractor_cluster=False, **kwargs):
+        super().__init__(encoder, **kwargs)
+        self.distractor_cluster = bool(distractor_cluster)
+        self.log_radius = self.add_weight(shape=(), initializer="zeros", name="log_distractor_radius",
+                                          trainable=self.distractor_cluster)
+
+    def episode_outputs(self, episodes, training=False):
+        if "unlabeled_x" not in episodes:
+            return super().episode_outputs(episodes, training)
+        support, query, unlabeled = self.embed(episodes, ("support_x", "query_x", "unlabeled_x"), training)
+        n_way = tf.reduce_max(episodes["support_y"]) + 1
+        prototypes = class_prototypes(support, episodes["support_y"], n_way)
+        counts = ops.sum(ops.one_hot(episodes["support_y"], n_way, dtype=support.dtype), axis=-2)[..., None]
+        radius = ops.exp(self.log_radius) if self.distractor_cluster else None
+        prototypes = soft_kmeans_refine(prototypes, unlabeled, counts, distractor_radius=radius)
+        return -self.distance(query, prototypes)
+
+    def get_config(self):
+        return {**super().get_config(), "distractor_cluster": self.distractor_cluster}
+

@@ -1,10 +1,18 @@
 """Few-shot classification recipes on Omniglot (Vinyals split), shared by every episodic learner.
 
 A subclass names its ``algorithm`` and implements ``build(cfg, way, shot)``, returning an uncompiled
-learner; this base trains one model per entry of ``cfg["train"]`` on episodes of the training classes
+learner; this base trains one model per entry of ``cfg["train"]`` (``[way, shot, query]``, optionally a
+fourth entry: that model's number of episodes instead of ``cfg["steps"]``) on episodes of the training classes
 (Adam, learning rate halved every ``lr_halve_every`` episodes, as in Snell et al. 2017) and meta-tests
 on ``cfg["episodes"]`` episodes of the *test* classes for each ``[way, shot, model]`` of
 ``cfg["eval"]``, with a seed that training never uses.
+
+Comparisons hook in without a loop of their own: ``build_model`` (one learner per model name),
+``algorithms`` (the name each model is recorded under), ``episode_options`` (extra
+``episode_dataset`` arguments for a model's training episodes, e.g. unlabelled examples),
+``derived_models`` (models made from trained ones for testing only, named ``"base+what"``), and an
+optional fourth entry of an ``eval`` row: extra ``episode_dataset`` arguments plus a ``"setting"``
+label for the record.
 
 >>> from hands_on_meta.recipes import get
 >>> get("protonet-omniglot").config(quick=True)["steps"]
@@ -28,6 +36,7 @@ class FewShotRecipe(Recipe):
     """Train on Omniglot training-class episodes, meta-test on test classes (see module docstring)."""
 
     algorithm = ""
+    algorithms: ClassVar[dict] = {}  # model name -> algorithm recorded (default: ``algorithm``)
     defaults: ClassVar[dict] = {
         "train": {"1shot": [60, 1, 5], "5shot": [60, 5, 5]},  # model -> training way, shot, query
         "eval": STANDARD_EVAL,                                 # [test way, test shot, model]
@@ -40,6 +49,24 @@ class FewShotRecipe(Recipe):
         """An uncompiled learner for training episodes of ``way`` classes and ``shot`` examples."""
         raise NotImplementedError
 
+    def build_model(self, cfg, name, way, shot):
+        """The learner for model ``name`` (default: :meth:`build`)."""
+        return self.build(cfg, way, shot)
+
+    def episode_options(self, cfg, name):
+        """Extra ``episode_dataset`` arguments for the training episodes of model ``name``."""
+        return {}
+
+    def derived_models(self, models, cfg):
+        """Test-only models built from the trained ``models``: ``{"base+what": learner}``."""
+        return {}
+
+    @staticmethod
+    def setting(cfg, name):
+        """``(way, shot, query, episodes)`` of model ``name``; quick runs cap the episodes at ``cfg["steps"]``."""
+        way, shot, query, *steps = cfg["train"][name]
+        return way, shot, query, min(steps[0], cfg["steps"]) if steps else cfg["steps"]
+
     def compile(self, learner, cfg):
         schedule = keras.optimizers.schedules.ExponentialDecay(cfg["lr"], cfg["lr_halve_every"], 0.5,
                                                                staircase=True)
@@ -48,28 +75,36 @@ class FewShotRecipe(Recipe):
     def train(self, cfg, out_dir):
         data = load_omniglot(cfg["split"])
         models, walls = {}, {}
-        for i, (name, (way, shot, query)) in enumerate(cfg["train"].items()):
+        for i, name in enumerate(cfg["train"]):
+            way, shot, query, steps = self.setting(cfg, name)
             keras.utils.set_random_seed(cfg["seed"] + i)
-            learner = self.build(cfg, way, shot)
+            learner = self.build_model(cfg, name, way, shot)
             self.compile(learner, cfg)
-            episodes = episode_dataset(data, way, shot, query, seed=cfg["seed"] + 1000 * i)
-            walls[name] = train(learner, episodes, cfg["steps"], out_dir, name, cfg["steps_per_epoch"])
+            episodes = episode_dataset(data, way, shot, query, seed=cfg["seed"] + 1000 * i,
+                                       **self.episode_options(cfg, name))
+            walls[name] = train(learner, episodes, steps, out_dir, name, cfg["steps_per_epoch"])
             models[name] = learner
         return models, walls
 
     def evaluate(self, models, cfg):
         test = load_omniglot("test")
+        models = {**models, **self.derived_models(models, cfg)}
         out = []
-        for way, shot, name in cfg["eval"]:
+        for way, shot, name, *options in cfg["eval"]:
+            options = dict(options[0]) if options else {}
+            setting = options.pop("setting", "")
             episodes = episode_dataset(test, way, shot, cfg["test_query"], seed=TEST_SEED,
-                                       meta_batch=cfg["test_batch"])
+                                       meta_batch=cfg["test_batch"], **options)
             result = meta_test(models[name], episodes, cfg["episodes"], allow_fewer=True)
-            print(f"{self.algorithm} ({name} model), {way}-way {shot}-shot, test classes: {result}")
-            t_way, t_shot, t_query = cfg["train"][name]
+            algorithm = self.algorithms.get(name, self.algorithm)
+            print(f"{algorithm} ({name} model), {way}-way {shot}-shot{', ' + setting if setting else ''}, "
+                  f"test classes: {result}")
+            base = name.split("+")[0]
+            t_way, t_shot, t_query, steps = self.setting(cfg, base)
             out.append((result, {
-                "model": name, "algorithm": self.algorithm, "dataset": "omniglot", "split": "test",
-                "way": way, "shot": shot,
-                "budget": f"{cfg['steps']} episodes {t_way}-way {t_shot}-shot {t_query}-query ({cfg['split']} classes)"}))
+                "model": base, "algorithm": algorithm, "dataset": "omniglot", "split": "test",
+                "way": way, "shot": shot, "setting": setting,
+                "budget": f"{steps} episodes {t_way}-way {t_shot}-shot {t_query}-query ({cfg['split']} classes)"}))
         return out
 
     def plot(self, models, cfg, path):

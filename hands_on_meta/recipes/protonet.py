@@ -3,9 +3,12 @@
 The conv4 encoder (64-d embeddings), squared Euclidean distance, 60-way training episodes with 5
 query points per class, one model trained with 1 shot and one with 5 (shot matched to the test
 shot, as in the paper), Adam 1e-3 halved every 2000 episodes, trained on the train+val classes.
+Budget: 6,000 episodes for the 1-shot model and 3,000 for the 5-shot one (the paper trains longer).
 """
+from typing import ClassVar
+
 from hands_on_meta.layers import conv4
-from hands_on_meta.learners import ProtoNet
+from hands_on_meta.learners import GaussianProtoNet, ProtoNet, SemiProtoNet
 from hands_on_meta.recipes import register
 from hands_on_meta.recipes.fewshot import FewShotRecipe
 
@@ -15,6 +18,68 @@ class ProtoNetOmniglot(FewShotRecipe):
     name = "protonet-omniglot"
     algorithm = "ProtoNet"
     description = "prototypical network, Omniglot 5/20-way 1/5-shot, 600 test episodes each"
+    defaults: ClassVar[dict] = {**FewShotRecipe.defaults, "train": {"1shot": [60, 1, 5, 6000], "5shot": [60, 5, 5, 3000]},
+                                "steps": 6000}
 
     def build(self, cfg, way, shot):
         return ProtoNet(conv4())
+
+
+@register
+class GaussianProtoNetOmniglot(FewShotRecipe):
+    """``gaussian-protonet-omniglot``: Gaussian prototypical networks (Fort 2017), radius and
+    diagonal precision, against a plain ProtoNet with the same encoder and the same budget. The
+    encoder's 64 outputs are shared out: radius = 63-d embedding + 1 precision unit, diagonal = 32 + 32,
+    plain = 64-d embedding (so all three have exactly the same parameters)."""
+
+    name = "gaussian-protonet-omniglot"
+    algorithm = "Gaussian ProtoNet"
+    algorithms: ClassVar[dict] = {"plain": "ProtoNet", "radius": "Gaussian ProtoNet (radius)",
+                                  "diagonal": "Gaussian ProtoNet (diagonal)"}
+    description = "Gaussian ProtoNet (radius, diagonal) vs ProtoNet, same budget, Omniglot"
+    defaults: ClassVar[dict] = {
+        **FewShotRecipe.defaults, "steps": 2000,
+        "train": {name: [20, 5, 5] for name in ("plain", "radius", "diagonal")},
+        "eval": [[way, shot, name, {"setting": "same-budget comparison"}]
+                 for name in ("plain", "radius", "diagonal") for way, shot in ((5, 1), (20, 1), (20, 5))]}
+
+    def build_model(self, cfg, name, way, shot):
+        return ProtoNet(conv4()) if name == "plain" else GaussianProtoNet(conv4(), covariance=name)
+
+
+UNLABELED = {"n_unlabeled": 5, "n_distractors": 5}
+
+
+@register
+class SemiProtoNetOmniglot(FewShotRecipe):
+    """``semi-protonet-omniglot``: semi-supervised prototypical networks (Ren et al. 2018). Training
+    and test episodes carry 5 unlabelled drawings of each episode class plus 5 of each of 5 distractor
+    classes. Compared at 5-way 1-shot: ProtoNet (ignores unlabelled data), ProtoNet with soft k-means
+    refinement at test time only, and models trained with refinement, without and with a distractor
+    cluster; all with the same budget."""
+
+    name = "semi-protonet-omniglot"
+    algorithm = "Semi-supervised ProtoNet"
+    algorithms: ClassVar[dict] = {"protonet": "ProtoNet", "protonet+refine": "ProtoNet + test-time soft k-means",
+                                  "softkmeans": "Semi-supervised ProtoNet (soft k-means)",
+                                  "distractor": "Semi-supervised ProtoNet (soft k-means + distractor cluster)"}
+    description = "semi-supervised ProtoNet with unlabelled data and distractors, Omniglot 5-way 1-shot"
+    defaults: ClassVar[dict] = {
+        **FewShotRecipe.defaults, "steps": 2000, "test_query": 10,
+        "train": {name: [20, 1, 5] for name in ("protonet", "softkmeans", "distractor")},
+        "eval": [[5, 1, "protonet", {"setting": "no unlabelled data"}]] + [
+            [5, 1, name, {**options, "setting": setting}]
+            for name in ("protonet+refine", "softkmeans", "distractor")
+            for options, setting in ((UNLABELED, "5 unlabelled/class + 5 distractor classes"),
+                                     ({"n_unlabeled": 5}, "5 unlabelled/class, no distractors"))]}
+
+    def build_model(self, cfg, name, way, shot):
+        if name == "protonet":
+            return ProtoNet(conv4())
+        return SemiProtoNet(conv4(), distractor_cluster=name == "distractor")
+
+    def episode_options(self, cfg, name):
+        return {} if name == "protonet" else UNLABELED
+
+    def derived_models(self, models, cfg):
+        return {"protonet+refine": SemiProtoNet(models["protonet"].encoder)}

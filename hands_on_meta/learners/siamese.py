@@ -1,0 +1,102 @@
+"""Siamese networks (Bromley et al. 1993; Hadsell et al. 2006; Koch et al. 2015): one encoder with
+shared weights embeds both inputs of a pair, and a similarity of the two embeddings says whether
+they show the same class.
+
+Two heads:
+
+* ``head="contrastive"``: similarity = minus the L2 (or L1) distance of the embeddings, trained with
+  the contrastive loss (similar pairs pulled together, dissimilar ones pushed beyond ``margin``);
+* ``head="bce"``: similarity = a logit ``w . |a - b| + c`` (L1; ``(a - b)^2`` for L2) from a learned
+  ``Dense(1)``, trained with binary cross-entropy on "same class?".
+
+Pairs come from episodes of the project's one sampler: every query against every support example.
+With ``N``-way 1-shot episodes that is ``N*Q`` similar and ``N*Q*(N-1)`` dissimilar pairs; the two
+groups get equal total weight in the loss. With ``K > 1`` shots a query is paired with the nearest
+(most similar) support example of each class. The episode outputs, the similarity of each query to
+each class, are also what one-shot identification needs, so :func:`~hands_on_meta.evaluation.meta_test`
+scores N-way K-shot identification (nearest neighbour) and
+:func:`~hands_on_meta.evaluation.verification_test` scores pair verification.
+
+>>> from hands_on_meta.layers import conv4
+>>> siamese = SiameseNetwork(conv4((56, 46, 1)), distance="l2", head="contrastive", margin=1.0)
+>>> siamese.compile(optimizer="adam")
+>>> # siamese.fit(episode_dataset(load_faces("train", (56, 46)), 10, 1, 4), steps_per_epoch=100, epochs=10)
+"""
+import keras
+import tensorflow as tf
+
+from hands_on_meta.layers.siamese import METRICS, PairDistance, contrastive_loss
+from hands_on_meta.learners.base import EpisodicLearner
+from hands_on_meta.validation import check_choice, check_number
+
+HEADS = ("contrastive", "bce")
+
+
+@keras.saving.register_keras_serializable(package="hands_on_meta")
+class SiameseNetwork(EpisodicLearner):
+    """Twin ``encoder`` (a built Keras model: example -> vector) with a pair similarity; see the
+    module docstring. ``distance``: ``"l2"`` or ``"l1"``; ``head``: ``"contrastive"`` or ``"bce"``;
+    ``margin``: the contrastive margin (unused by the BCE head)."""
+
+    def __init__(self, encoder, distance="l2", head="contrastive", margin=1.0, **kwargs):
+        kwargs.pop("task", None)
+        super().__init__(task="classification", **kwargs)
+        if isinstance(encoder, dict):
+            encoder = keras.saving.deserialize_keras_object(encoder)
+        if not isinstance(encoder, keras.Model) or not encoder.built or len(encoder.output_shape) != 2:
+            raise ValueError("encoder must be a built keras.Model mapping a batch of examples to vectors "
+                             f"(batch, dim), e.g. conv4(input_shape); got {encoder!r}")
+        self.encoder = encoder
+        self.distance = check_choice("distance", distance, set(METRICS))
+        self.head = check_choice("head", head, set(HEADS))
+        self.margin = check_number("margin", margin)
+        self.pair_distance = PairDistance(distance, elementwise=head == "bce")
+        if head == "bce":
+            self.logit = keras.layers.Dense(1, name="same_logit")
+            self.logit.build((None, encoder.output_shape[-1]))
+        self.built = True
+
+    def similarity(self, a, b):
+        """Similarity of embeddings ``a`` and ``b`` (broadcasting, (..., D) -> (...)): minus the
+        distance (contrastive head) or the logit of "same class" (BCE head)."""
+        if self.head == "bce":
+            return self.logit(self.pair_distance(a, b))[..., 0]
+        return -self.pair_distance(a, b)
+
+    def pair_scores(self, x1, x2, training=False):
+        """Similarity of each pair ``(x1[i], x2[i])`` of examples, shape (pairs,)."""
+        z = self.encoder(tf.concat([x1, x2], axis=0), training=training)
+        return self.similarity(z[: tf.shape(x1)[0]], z[tf.shape(x1)[0]:])
+
+    def episode_outputs(self, episodes, training=False):
+        """Similarity of each query to each class (its nearest support example), (batch, Q, N)."""
+        sx, qx, sy = episodes["support_x"], episodes["query_x"], episodes["support_y"]
+        batch, n_support = tf.shape(sx)[0], tf.shape(sx)[1]
+        example_shape = sx.shape[2:]
+        # one encoder call for support and query of the whole meta-batch (one set of BN statistics)
+        z = self.encoder(tf.concat([tf.reshape(sx, (-1, *example_shape)), tf.reshape(qx, (-1, *example_shape))], 0),
+                         training=training)
+        support = tf.reshape(z[: batch * n_support], (batch, n_support, z.shape[-1]))
+        queries = tf.reshape(z[batch * n_support:], (batch, -1, z.shape[-1]))
+        scores = self.similarity(queries[:, :, None, :], support[:, None, :, :])  # (batch, Q, S)
+        n_way = tf.reduce_max(sy) + 1
+        in_class = tf.one_hot(sy, n_way, on_value=True, off_value=False, dtype=tf.bool)[:, None]  # (batch, 1, S, N)
+        lowest = tf.fill(tf.shape(in_class), tf.constant(scores.dtype.min, scores.dtype))
+        return tf.reduce_max(tf.where(in_class, scores[..., None], lowest), axis=2)
+
+    def query_loss(self, query_y, outputs):
+        """Pair loss of one episode; similar and dissimilar pairs weigh half each."""
+        same = tf.one_hot(query_y, tf.shape(outputs)[-1], dtype=outputs.dtype)
+        if self.head == "bce":
+            losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=same, logits=outputs)
+        else:
+            losses = contrastive_loss(same, -outputs, self.margin)
+        positive = tf.reduce_sum(same * losses) / tf.maximum(tf.reduce_sum(same), 1.0)
+        negative = tf.reduce_sum((1.0 - same) * losses) / tf.maximum(tf.reduce_sum(1.0 - same), 1.0)
+        return 0.5 * (positive + negative)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("task", None)
+        return {**config, "encoder": keras.saving.serialize_keras_object(self.encoder), "distance": self.distance,
+                "head": self.head, "margin": self.margin}

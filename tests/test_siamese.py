@@ -1,0 +1,156 @@
+"""Siamese networks (chapter 2): distances against NumPy, the contrastive-loss convention, ROC/AUC
+against brute force, serialization, bad inputs, and learning on held-out real faces."""
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hands_on_meta.episodes import episode_dataset
+from hands_on_meta.evaluation import (best_threshold, meta_test, roc_auc, roc_curve, verification_scores,
+                                      verification_test)
+from hands_on_meta.layers import ContrastiveLoss, PairDistance, contrastive_loss
+from hands_on_meta.learners import SiameseNetwork
+from hands_on_meta.plotting import pca_2d
+
+
+def _flatten_encoder(shape=(4,)):
+    return keras.Sequential([keras.Input(shape), keras.layers.Flatten()])
+
+
+@pytest.mark.parametrize("metric", ["l1", "l2"])
+def test_pair_distance_matches_numpy(metric):
+    rng = np.random.default_rng(0)
+    q, s = rng.normal(size=(3, 7, 16)).astype("float32"), rng.normal(size=(3, 5, 16)).astype("float32")
+    diff = q[:, :, None, :] - s[:, None, :, :]
+    terms = np.abs(diff) if metric == "l1" else diff ** 2
+    expected = terms.sum(-1) if metric == "l1" else np.sqrt(terms.sum(-1))
+    layer = PairDistance(metric)
+    np.testing.assert_allclose(np.asarray(layer(q[:, :, None, :], s[:, None, :, :])), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(PairDistance(metric, elementwise=True)(q[:, :, None, :], s[:, None, :, :])),
+                               terms, rtol=1e-5, atol=1e-6)
+    assert layer.compute_output_shape((3, 7, 1, 16), (3, 1, 5, 16)) == (3, 7, 1)  # broadcast: see call
+    restored = PairDistance.from_config(layer.get_config())
+    assert (restored.metric, restored.elementwise) == (metric, False)
+    np.testing.assert_allclose(np.asarray(restored(q[0], q[0] + 1.0)), np.asarray(layer(q[0], q[0] + 1.0)))
+
+
+def test_l2_distance_has_a_finite_gradient_at_zero():
+    a = tf.Variable(np.ones((2, 3), "float32"))
+    with tf.GradientTape() as tape:
+        d = PairDistance("l2")(a, tf.ones((2, 3)))
+    grad = tape.gradient(d, a)
+    assert np.isfinite(grad.numpy()).all() and np.allclose(d.numpy(), 1e-6)
+
+
+def test_contrastive_loss_convention_y1_similar_pulled_together_y0_pushed_beyond_margin():
+    margin = 1.5
+    d = tf.constant(np.linspace(0.0, 3.0, 31), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(d)
+        similar = contrastive_loss(tf.ones_like(d), d, margin)
+        dissimilar = contrastive_loss(tf.zeros_like(d), d, margin)
+    grad_similar, grad_dissimilar = tape.gradient(similar, d).numpy(), tape.gradient(dissimilar, d).numpy()
+    similar, dissimilar = similar.numpy(), dissimilar.numpy()
+    np.testing.assert_allclose(similar, d.numpy() ** 2, rtol=1e-6)
+    np.testing.assert_allclose(dissimilar, np.maximum(margin - d.numpy(), 0) ** 2, rtol=1e-5, atol=1e-6)
+    # similar pairs: the loss grows with the distance, so gradient descent pulls them together
+    assert np.all(np.diff(similar) > 0) and np.all(grad_similar[1:] > 0)
+    # dissimilar pairs: pushed apart while closer than the margin, no loss (no gradient) beyond it
+    inside, beyond = d.numpy() < margin - 1e-6, d.numpy() >= margin
+    assert np.all(grad_dissimilar[inside] < 0)
+    assert np.all(dissimilar[beyond] == 0) and np.all(grad_dissimilar[beyond] == 0)
+    loss = ContrastiveLoss(margin=margin)
+    assert ContrastiveLoss.from_config(loss.get_config()).margin == margin
+    y = np.array([1.0, 0.0, 0.0])
+    np.testing.assert_allclose(float(loss(y, np.array([0.5, 0.5, 2.0]))), (0.25 + 1.0 + 0.0) / 3, rtol=1e-6)
+
+
+def test_episode_outputs_are_similarity_to_the_nearest_support_example_and_loss_balances_pairs():
+    rng = np.random.default_rng(1)
+    support, queries = rng.normal(size=(6, 4)).astype("float32"), rng.normal(size=(3, 4)).astype("float32")
+    episode = {"support_x": support, "support_y": np.array([0, 0, 1, 1, 2, 2], "int32"),
+               "query_x": queries, "query_y": np.array([0, 1, 2], "int32")}
+    siamese = SiameseNetwork(_flatten_encoder(), distance="l2", head="contrastive", margin=2.0)
+    out = np.asarray(siamese(episode))[0]
+    dist = np.sqrt(((queries[:, None] - support[None]) ** 2).sum(-1)).reshape(3, 3, 2)
+    np.testing.assert_allclose(out, -dist.min(-1), rtol=1e-5)
+    d = dist.min(-1)
+    same = np.eye(3)
+    pair_loss = same * d ** 2 + (1 - same) * np.maximum(2.0 - d, 0) ** 2
+    expected = 0.5 * (pair_loss[same == 1].mean() + pair_loss[same == 0].mean())
+    np.testing.assert_allclose(float(siamese.query_loss(episode["query_y"], out)), expected, rtol=1e-5)
+    bce = SiameseNetwork(_flatten_encoder(), distance="l1", head="bce")
+    logits = np.asarray(bce(episode))[0]
+    w, b = (np.asarray(v) for v in bce.logit.weights)
+    pair_logits = (np.abs(queries[:, None] - support[None]) @ w[:, 0] + b[0]).reshape(3, 3, 2)
+    np.testing.assert_allclose(logits, pair_logits.max(-1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(bce.pair_scores(queries, support[::2])), np.diag(pair_logits[..., 0]),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_roc_and_auc_against_brute_force_with_ties():
+    rng = np.random.default_rng(2)
+    labels = rng.random(300) < 0.4
+    scores = np.round(rng.normal(size=300) + labels, 1)  # rounded: many ties
+    pos, neg = scores[labels], scores[~labels]
+    brute = ((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum()) / (pos.size * neg.size)
+    assert roc_auc(labels, scores) == pytest.approx(brute, abs=1e-12)
+    fpr, tpr, thresholds = roc_curve(labels, scores)
+    for f, t, th in zip(fpr[1:], tpr[1:], thresholds[1:]):
+        assert t == pytest.approx((pos >= th).mean()) and f == pytest.approx((neg >= th).mean())
+    threshold = best_threshold(labels, scores)
+    accuracy = ((scores >= threshold) == labels).mean()
+    assert accuracy == pytest.approx(max(((scores >= th) == labels).mean() for th in np.r_[thresholds, -np.inf]))
+
+
+def test_bad_inputs_raise_clear_errors():
+    encoder = _flatten_encoder()
+    with pytest.raises(ValueError, match="distance must be one of \\['l1', 'l2'\\], got 'cosine'"):
+        SiameseNetwork(encoder, distance="cosine")
+    with pytest.raises(ValueError, match="head must be one of \\['bce', 'contrastive'\\], got 'softmax'"):
+        SiameseNetwork(encoder, head="softmax")
+    with pytest.raises(ValueError, match="margin must be a number greater than 0, got 0"):
+        SiameseNetwork(encoder, margin=0)
+    with pytest.raises(ValueError, match="encoder must be a built keras.Model"):
+        SiameseNetwork(keras.Sequential([keras.layers.Flatten()]))
+    with pytest.raises(ValueError, match="metric must be one of"):
+        PairDistance("l3")
+    with pytest.raises(ValueError, match="labels must contain both classes"):
+        roc_auc([1, 1, 1], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="same length"):
+        roc_curve([1, 0], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="threshold must be a finite number"):
+        verification_test(SiameseNetwork(encoder), [], float("nan"), 10, allow_fewer=True)
+    with pytest.raises(ValueError, match="below the 600 episodes"):
+        verification_test(SiameseNetwork(encoder), [], 0.0, 10)
+    with pytest.raises(ValueError, match="points must have shape"):
+        pca_2d(np.zeros(5))
+
+
+def test_siamese_learns_faces_of_held_out_subjects_and_round_trips(mirror, tmp_path):
+    from hands_on_meta.datasets import load_faces
+
+    train, test = load_faces("train", (56, 46)), load_faces("test", (56, 46))
+    keras.utils.set_random_seed(0)
+    siamese = SiameseNetwork(_face_encoder(), distance="l2", head="contrastive", margin=1.0)
+    siamese.compile(optimizer=keras.optimizers.Adam(1e-3))
+    siamese.fit(episode_dataset(train, 10, 1, 4, seed=0), steps_per_epoch=STEPS, epochs=1, verbose=0)
+    identification = meta_test(siamese, episode_dataset(test, 5, 1, 5, seed=1, meta_batch=20), 200,
+                               allow_fewer=True)
+    threshold = best_threshold(*verification_scores(siamese, episode_dataset(train, 2, 1, 1, seed=2, meta_batch=50),
+                                                    200))
+    verification = verification_test(siamese, episode_dataset(test, 2, 1, 1, seed=3, meta_batch=50), threshold,
+                                     200, allow_fewer=True)
+    # Held-out subjects only. Chance: 20% (5-way 1-shot), AUC 0.5, accuracy 50% on balanced pairs.
+    assert identification.mean > MIN_IDENTIFICATION, f"held-out 5-way 1-shot: {identification}"
+    assert verification.auc.mean > MIN_AUC and verification.accuracy.mean > MIN_VERIFICATION, str(verification)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        siamese.save(tmp_path / "siamese.keras")
+        loaded = keras.models.load_model(tmp_path / "siamese.keras")
+    assert not [str(w.message) for w in caught if "keras" in str(w.filename)], [str(w.message) for w in caught]
+    assert (loaded.distance, loaded.head, loaded.margin) == ("l2", "contrastive", 1.0)
+    batch = next(iter(episode_dataset(test, 5, 1, 5, seed=1, meta_batch=4)))
+    np.testing.assert_allclose(np.asarray(siamese(batch)), np.asarray(loaded(batch)), rtol=1e-5, atol=1e-5)
