@@ -189,3 +189,29 @@ def plot_embedding_2d(embeddings, labels, class_names=None, ax=None, title=None)
     ax.set(xlabel="principal component 1", ylabel="principal component 2", title=title or "Embeddings (PCA)")
     ax.legend(fontsize=7, markerscale=1.5, ncol=2 if len(classes) > 6 else 1, loc="best")
     return ax.figure
+
+
+def plot_prototypes(view, support_y, query_y, title=None, ax=None):
+    """One episode in embedding space, projected on 2 principal components: support (circles) and
+    query (dots) examples coloured by class, prototypes (stars), unlabelled examples (grey crosses)
+    and, when ``view`` has them, arrows from each prototype to its refined position. ``view`` is
+    ``learner.explain(episode)``."""
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4.5))
+    parts = [key for key in ("support", "query", "unlabeled", "prototypes", "refined") if key in view]
+    xy = dict(zip(parts, np.split(pca_2d(np.concatenate([view[k] for k in parts])),
+                                   np.cumsum([len(view[k]) for k in parts])[:-1])))
+    colours = plt.cm.tab10
+    if "unlabeled" in xy:
+        ax.scatter(*xy["unlabeled"].T, marker="x", s=18, color="0.6", label="unlabelled")
+    for c in range(len(view["prototypes"])):
+        colour = colours(c % 10)
+        ax.scatter(*xy["query"][np.asarray(query_y) == c].T, s=10, color=colour, alpha=0.6)
+        ax.scatter(*xy["support"][np.asarray(support_y) == c].T, s=60, facecolors="none", edgecolors=colour)
+        ax.scatter(*xy["prototypes"][c], marker="*", s=260, color=colour, edgecolors="k", zorder=3)
+        if "refined" in xy:
+            ax.annotate("", xy["refined"][c], xy["prototypes"][c], arrowprops={"arrowstyle": "->", "color": "k"})
+    ax.set(xlabel="principal component 1", ylabel="principal component 2",
+           title=title or "Episode embeddings: support (circles), queries (dots), prototypes (stars)")
+    return ax.figure

@@ -128,9 +128,22 @@ def test_bad_episodes_raise_clear_errors():
         net(dict(episode, query_y=episode["query_y"] + 1))
     with pytest.raises(ValueError, match="support_y must hold labels 0..n_way-1"):
         net(dict(episode, support_y=np.array([[0, 0, 1, 1, 2, 2, 3, 3, 4, 6]], np.int32)))
+    with pytest.raises(ValueError, match="support_y must hold labels 0..n_way-1"):
+        net(dict(episode, support_y=episode["support_y"] + 1))
     with pytest.raises(ValueError, match="built with n_way=3"):
         small_relation_net(n_way=3)(episode)
     assert np.asarray(small_relation_net(n_way=3)(toy_episode(n_way=3))).shape == (1, 9, 3)
+
+
+def test_bad_labels_inside_fit_fail_the_step_with_the_same_message():
+    import tensorflow as tf
+
+    net = small_relation_net()
+    net.compile(optimizer="adam")
+    episode = toy_episode()
+    bad = tf.data.Dataset.from_tensors(dict(episode, query_y=episode["query_y"] + 1)).repeat()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="query_y must hold labels 0..n_way-1"):
+        net.fit(bad, steps_per_epoch=1, epochs=1, verbose=0)
 
 
 def test_bad_zero_shot_inputs_raise_clear_errors():

@@ -55,8 +55,10 @@ class PairDistance(keras.layers.Layer):
         return total if self.metric == "l1" else ops.sqrt(ops.maximum(total, self.epsilon))
 
     def compute_output_shape(self, a_shape, b_shape):
-        shape = list(a_shape) if len(a_shape) >= len(b_shape) else list(b_shape)
-        return tuple(shape if self.elementwise else shape[:-1])
+        rank = max(len(a_shape), len(b_shape))
+        a_shape, b_shape = (1,) * (rank - len(a_shape)) + tuple(a_shape), (1,) * (rank - len(b_shape)) + tuple(b_shape)
+        shape = tuple(b if a == 1 else a if b == 1 else a if a is not None else b for a, b in zip(a_shape, b_shape))
+        return shape if self.elementwise else shape[:-1]
 
     def get_config(self):
         return {**super().get_config(), "metric": self.metric, "elementwise": self.elementwise,

@@ -33,6 +33,25 @@ def task_score(task, y, pred):
     return tf.reduce_mean(tf.square(tf.cast(y, pred.dtype) - pred), axis=list(range(1, len(pred.shape))))
 
 
+def built_model(value, name, vector_output=False):
+    """``value`` (a Keras model, or its serialized config when a saved learner is loaded) after checking
+    it is a built ``keras.Model``, mapping examples to vectors if ``vector_output``; raises ValueError
+    naming the argument ``name`` otherwise.
+
+    >>> built_model(keras.Sequential([keras.layers.Dense(2)]), "encoder")
+    Traceback (most recent call last):
+    ValueError: encoder must be a built keras.Model (give it a keras.Input), got <Sequential name=sequential, built=False>
+    """
+    if isinstance(value, dict):
+        value = keras.saving.deserialize_keras_object(value)
+    if not isinstance(value, keras.Model) or not value.built:
+        raise ValueError(f"{name} must be a built keras.Model (give it a keras.Input), got {value!r}")
+    if vector_output and len(value.output_shape) != 2:
+        raise ValueError(f"{name} must map a batch of examples to vectors (batch, dim), but it outputs "
+                         f"{value.output_shape}")
+    return value
+
+
 def batched(episode):
     """Add a meta-batch axis of 1 to a single episode (support_y has rank 1 for classification)."""
     return {key: value[None] for key, value in episode.items()}

@@ -17,7 +17,7 @@ import keras
 import tensorflow as tf
 
 from hands_on_meta.inner_loop import adapt, forward
-from hands_on_meta.learners.base import EpisodicLearner, task_loss
+from hands_on_meta.learners.base import EpisodicLearner, built_model, task_loss
 from hands_on_meta.validation import check_int
 
 
@@ -28,11 +28,7 @@ class MAML(EpisodicLearner):
     def __init__(self, network, task="classification", inner_lr=0.01, inner_steps=1, eval_steps=None,
                  first_order=False, **kwargs):
         super().__init__(task=task, **kwargs)
-        if isinstance(network, dict):
-            network = keras.saving.deserialize_keras_object(network)
-        if not isinstance(network, keras.Model) or not network.built:
-            raise ValueError("network must be a built keras.Model (give it a keras.Input or call it once), "
-                             f"got {network!r}")
+        network = built_model(network, "network")
         if not (isinstance(inner_lr, (int, float)) and inner_lr > 0):
             raise ValueError(f"inner_lr must be a positive number, got {inner_lr!r}")
         self.network = network

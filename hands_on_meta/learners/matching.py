@@ -21,8 +21,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hands_on_meta.layers.matching import AttentionLSTM, CosineSimilarity, FullContextSupport, attention_readout
-from hands_on_meta.learners.base import EpisodicLearner
+from hands_on_meta.layers.matching import (AttentionLSTM, CosineSimilarity, FullContextSupport,
+                                           attention_readout)
+from hands_on_meta.learners.base import EpisodicLearner, built_model
 from hands_on_meta.validation import check_int
 
 LOG_EPSILON = 1e-8
@@ -41,14 +42,17 @@ def check_episodes(episodes, n_way=None):
     qy = episodes.get("query_y")
     rank = len(sy.shape)
     for name, x, y in (("support", sx, sy), ("query", qx, qy)):
-        if y is not None and len(y.shape) != rank:
-            raise ValueError(f"support_y and query_y must have the same rank, got shapes {sy.shape} and {y.shape}")
-        if len(x.shape) <= rank or (y is not None and not _compatible(x.shape[:rank], y.shape)):
-            raise ValueError(f"{name}_x must have shape {tuple(y.shape if y is not None else sy.shape[:-1])} + "
-                             f"example shape (one example per label), got {tuple(x.shape)}")
+        if y is None:
+            continue
+        if len(y.shape) != rank:
+            raise ValueError(f"support_y and query_y must have the same rank, got shapes {sy.shape} and "
+                             f"{y.shape}")
+        if len(x.shape) <= rank or not _compatible(x.shape[:rank], y.shape):
+            raise ValueError(f"{name}_x must have shape {tuple(y.shape)} + example shape (one example per "
+                             f"label), got {tuple(x.shape)}")
     if not _compatible(sx.shape[rank:], qx.shape[rank:]):
-        raise ValueError(f"support_x and query_x must hold examples of one shape, got {tuple(sx.shape[rank:])} "
-                         f"and {tuple(qx.shape[rank:])}")
+        raise ValueError("support_x and query_x must hold examples of one shape, got "
+                         f"{tuple(sx.shape[rank:])} and {tuple(qx.shape[rank:])}")
     sy = tf.cast(sy, tf.int32)
     n_found = tf.reduce_max(sy) + 1
     if tf.executing_eagerly():
@@ -73,7 +77,8 @@ def check_episodes(episodes, n_way=None):
     if qy is not None:
         qy = tf.cast(qy, tf.int32)
         checks += [tf.debugging.assert_non_negative(qy, message="query_y must hold labels >= 0"),
-                   tf.debugging.assert_less(qy, n_found, message="query_y must lie in 0..N-1 (the support labels)")]
+                   tf.debugging.assert_less(qy, n_found,
+                                            message="query_y must lie in 0..N-1 (the support labels)")]
     with tf.control_dependencies(checks):
         return tf.identity(n_found)
 
@@ -85,25 +90,23 @@ def _compatible(a, b):
 @keras.saving.register_keras_serializable(package="hands_on_meta")
 class MatchingNet(EpisodicLearner):
     """Matching network around an ``encoder`` (a built Keras model: example -> vector); see the module
-    docstring. ``n_way``: if given, episodes must have exactly that many classes."""
+    docstring. ``n_way``: if given, episodes must have exactly that many classes. ``learned_scale``:
+    if given, the cosines are multiplied by a trainable scalar starting at that value (the paper
+    uses plain cosines: ``None``)."""
 
-    def __init__(self, encoder, fce=False, processing_steps=5, n_way=None, **kwargs):
+    def __init__(self, encoder, fce=False, processing_steps=5, n_way=None, learned_scale=None, **kwargs):
         kwargs.pop("task", None)
         super().__init__(task="classification", **kwargs)
-        if isinstance(encoder, dict):
-            encoder = keras.saving.deserialize_keras_object(encoder)
-        if not isinstance(encoder, keras.Model) or not encoder.built or len(encoder.output_shape) != 2:
-            raise ValueError("encoder must be a built keras.Model (give it a keras.Input) mapping an example to "
-                             f"a vector, got {encoder!r}")
+        self.encoder = built_model(encoder, "encoder", vector_output=True)
         if not isinstance(fce, bool):
             raise ValueError(f"fce must be True or False, got {fce!r}")
-        self.encoder = encoder
         self.fce = fce
         self.processing_steps = check_int("processing_steps", processing_steps, 1)
         self.n_way = check_int("n_way", n_way, 2, allow_none=True)
-        self.similarity = CosineSimilarity()
+        self.similarity = CosineSimilarity(learned_scale=learned_scale, name="similarity")
+        self.similarity.build((None, None, None), (None, None, None))
         if fce:
-            dim = encoder.output_shape[-1]
+            dim = self.encoder.output_shape[-1]
             self.support_context = FullContextSupport(name="support_context")
             self.support_context.build((None, None, dim))
             self.query_context = AttentionLSTM(self.processing_steps, name="query_context")
@@ -140,4 +143,5 @@ class MatchingNet(EpisodicLearner):
         config = super().get_config()
         config.pop("task", None)
         return {**config, "encoder": keras.saving.serialize_keras_object(self.encoder), "fce": self.fce,
-                "processing_steps": self.processing_steps, "n_way": self.n_way}
+                "processing_steps": self.processing_steps, "n_way": self.n_way,
+                "learned_scale": self.similarity.learned_scale}

@@ -20,7 +20,7 @@ from keras import ops
 
 from hands_on_meta.layers.distances import (DiagonalMahalanobis, GaussianEmbedding, SquaredEuclidean, class_prototypes,
                                             soft_kmeans_refine)
-from hands_on_meta.learners.base import EpisodicLearner
+from hands_on_meta.learners.base import EpisodicLearner, built_model
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
@@ -30,11 +30,7 @@ class ProtoNet(EpisodicLearner):
     def __init__(self, encoder, **kwargs):
         kwargs.pop("task", None)
         super().__init__(task="classification", **kwargs)
-        if isinstance(encoder, dict):
-            encoder = keras.saving.deserialize_keras_object(encoder)
-        if not isinstance(encoder, keras.Model) or not encoder.built:
-            raise ValueError(f"encoder must be a built keras.Model (give it a keras.Input), got {encoder!r}")
-        self.encoder = encoder
+        self.encoder = built_model(encoder, "encoder", vector_output=True)
         self.distance = SquaredEuclidean()
         self.built = True
 
@@ -53,6 +49,16 @@ class ProtoNet(EpisodicLearner):
         support, query = self.embed(episodes, ("support_x", "query_x"), training)
         n_way = tf.reduce_max(episodes["support_y"]) + 1
         return -self.distance(query, class_prototypes(support, episodes["support_y"], n_way))
+
+    def explain(self, episode):
+        """NumPy embeddings of one episode for plots: ``support``, ``query``, ``prototypes`` (and, for
+        episodes with unlabelled examples, ``unlabeled``)."""
+        keys = [key for key in ("support_x", "query_x", "unlabeled_x") if key in episode]
+        batch = {key: tf.convert_to_tensor(episode[key])[None] for key in keys}
+        embedded = dict(zip((key[:-2] for key in keys), (z[0] for z in self.embed(batch, keys))))
+        n_way = int(tf.reduce_max(episode["support_y"])) + 1
+        embedded["prototypes"] = class_prototypes(embedded["support"], episode["support_y"], n_way)
+        return {key: ops.convert_to_numpy(value) for key, value in embedded.items()}
 
     def get_config(self):
         config = super().get_config()
@@ -102,10 +108,21 @@ class SemiProtoNet(ProtoNet):
         support, query, unlabeled = self.embed(episodes, ("support_x", "query_x", "unlabeled_x"), training)
         n_way = tf.reduce_max(episodes["support_y"]) + 1
         prototypes = class_prototypes(support, episodes["support_y"], n_way)
-        counts = ops.sum(ops.one_hot(episodes["support_y"], n_way, dtype=support.dtype), axis=-2)[..., None]
+        return -self.distance(query, self.refine(prototypes, unlabeled, episodes["support_y"]))
+
+    def refine(self, prototypes, unlabeled, support_y):
+        """One soft k-means step of ``prototypes`` over the ``unlabeled`` embeddings."""
+        counts = ops.sum(ops.one_hot(support_y, ops.shape(prototypes)[-2], dtype=prototypes.dtype), axis=-2)
         radius = ops.exp(self.log_radius) if self.distractor_cluster else None
-        prototypes = soft_kmeans_refine(prototypes, unlabeled, counts, distractor_radius=radius)
-        return -self.distance(query, prototypes)
+        return soft_kmeans_refine(prototypes, unlabeled, counts[..., None], distractor_radius=radius)
+
+    def explain(self, episode):
+        """As :meth:`ProtoNet.explain`, plus ``refined`` prototypes when the episode has unlabelled examples."""
+        view = super().explain(episode)
+        if "unlabeled" in view:
+            view["refined"] = ops.convert_to_numpy(self.refine(view["prototypes"], view["unlabeled"],
+                                                               episode["support_y"]))
+        return view
 
     def get_config(self):
         return {**super().get_config(), "distractor_cluster": self.distractor_cluster}

@@ -42,8 +42,7 @@ def _relation(value, feature_shape):
         raise ValueError(f"relation must be a hands_on_meta.layers.RelationModule, got {value!r}")
     if value.feature_shape != tuple(feature_shape):
         raise ValueError(f"relation compares features of shape {value.feature_shape}, but the embedding "
-                         "outputs "
-                         f"{tuple(feature_shape)}")
+                         f"outputs {tuple(feature_shape)}")
     return value
 
 
@@ -79,7 +78,7 @@ class _RelationLearner(EpisodicLearner):
 
     def _check_labels(self, query_y, n_way):
         _check(tf.reduce_all((query_y >= 0) & (query_y < n_way)),
-               f"query_y must hold labels 0..n_way-1 of the episode's classes; got labels outside that range")
+               "query_y must hold labels 0..n_way-1 of the episode's classes; got labels outside that range")
         if self.n_way is not None:
             _check(tf.equal(n_way, self.n_way),
                    f"this model was built with n_way={self.n_way}; the episode has a different number "
@@ -113,7 +112,7 @@ class RelationNet(_RelationLearner):
         sy = tf.cast(sy, tf.int32)
         n_way = tf.reduce_max(sy) + 1
         counts = tf.math.bincount(tf.reshape(sy, (-1,)) - tf.reduce_min(sy), dtype=tf.int32)
-        _check(tf.reduce_all(sy >= 0) & (tf.reduce_min(counts) == tf.reduce_max(counts)),
+        _check(tf.equal(tf.reduce_min(sy), 0) & tf.equal(tf.reduce_min(counts), tf.reduce_max(counts)),
                "support_y must hold labels 0..n_way-1, each the same number of times (k_shot)")
         self._check_labels(tf.cast(qy, tf.int32), n_way)
         return n_way

@@ -35,9 +35,12 @@ VERIFY_SEED = 31_000      # held-out pairs
 TEST_SEED = 32_000        # held-out identification episodes (training uses cfg["seed"] + 1000 * i)
 
 
-def siamese_encoder(input_shape, embedding=64, filters=64, scale=None, offset=0.0, name="encoder"):
+def siamese_encoder(input_shape, embedding=64, filters=64, scale=None, offset=0.0, flip=False, shift=0.0,
+                    name="encoder"):
     """conv4 (``filters`` per block) -> ``Dense(embedding)`` -> unit length. ``scale``/``offset``
-    rescale raw inputs first (e.g. log-mel dB in [-80, 0] -> [-1, 1] with 1/40, 1).
+    rescale raw inputs first (e.g. log-mel dB in [-80, 0] -> [-1, 1] with 1/40, 1). In training only,
+    ``flip`` mirrors images left-right at random and ``shift`` translates them by up to that fraction
+    of their height and width (data augmentation; both are off at test time).
 
     >>> siamese_encoder((56, 46, 1)).output_shape
     (None, 64)
@@ -45,6 +48,10 @@ def siamese_encoder(input_shape, embedding=64, filters=64, scale=None, offset=0.
     layers = [keras.Input(input_shape)]
     if scale is not None:
         layers.append(keras.layers.Rescaling(scale, offset))
+    if flip:
+        layers.append(keras.layers.RandomFlip("horizontal"))
+    if shift:
+        layers.append(keras.layers.RandomTranslation(shift, shift))
     layers += [conv4(input_shape, filters=filters, outputs=embedding), keras.layers.UnitNormalization()]
     return keras.Sequential(layers, name=name)
 
@@ -96,11 +103,15 @@ class SiameseRecipe(Recipe):
             learner = self.build(cfg, task, head, distance)
             learner.compile(optimizer=keras.optimizers.Adam(cfg["lr"]))
             data = self.task_data(cfg, task)[0]
-            way = min(cfg["train_way"], data.n_classes)
-            episodes = episode_dataset(data, way, 1, cfg["train_query"], seed=cfg["seed"] + 1000 * i)
+            episodes = episode_dataset(data, self.train_way(cfg, task), 1, cfg["train_query"],
+                                       seed=cfg["seed"] + 1000 * i)
             walls[name] = train(learner, episodes, cfg["steps"], out_dir, name, cfg["steps_per_epoch"])
             models[name] = learner
         return models, walls
+
+    def train_way(self, cfg, task):
+        """Classes per training episode: ``cfg["train_way"]``, at most all training classes."""
+        return min(cfg["train_way"], self.task_data(cfg, task)[0].n_classes)
 
     def verify(self, learner, cfg, task):
         """Verification of held-out pairs at the threshold that is best on training pairs."""
@@ -111,15 +122,18 @@ class SiameseRecipe(Recipe):
         return verification_test(learner, test_pairs, threshold, cfg["episodes"], allow_fewer=True)
 
     def evaluate(self, models, cfg):
-        out = []
+        """Verification and identification results; the verification results (scores and labels of
+        every pair) also stay in ``self.verifications`` by model name, for plots."""
+        out, self.verifications = [], {}
         for name, (task, head, distance) in cfg["models"].items():
             learner = models[name]
             _, test_data, held_out, ways, _ = self.task_data(cfg, task)
-            budget = (f"{cfg['steps']} episodes {cfg['train_way']}-way 1-shot {cfg['train_query']}-query, "
+            budget = (f"{cfg['steps']} episodes {self.train_way(cfg, task)}-way 1-shot {cfg['train_query']}-query, "
                       f"{head} head, {distance.upper()}")
             common = {"model": name, "algorithm": self.algorithm, "dataset": self.dataset, "split": held_out,
                       "budget": budget, "task": task, "head": head, "distance": distance}
             verification = self.verify(learner, cfg, task)
+            self.verifications[name] = verification
             print(f"{self.dataset} {task} ({name}), held out {held_out}: {verification}")
             auc = verification.auc
             out.append((verification.accuracy, {**common, "way": 2, "shot": 1,
@@ -150,7 +164,9 @@ class SiameseRecipe(Recipe):
         plt = _pyplot()
         tasks = list(dict.fromkeys(task for task, _, _ in cfg["models"].values()))
         fig, axes = plt.subplots(1, 1 + len(tasks), figsize=(4.6 * (1 + len(tasks)), 4.2), squeeze=False)
-        plot_roc({name: self.verify(models[name], cfg, task) for name, (task, _, _) in cfg["models"].items()},
+        done = getattr(self, "verifications", {})
+        plot_roc({name: done[name] if name in done else self.verify(models[name], cfg, task)
+                  for name, (task, _, _) in cfg["models"].items()},
                  ax=axes[0, 0], title=f"{self.dataset}: held-out pair verification")
         for ax, task in zip(axes[0, 1:], tasks):
             name = next(n for n, (t, _, _) in cfg["models"].items() if t == task)
@@ -180,7 +196,7 @@ class SiameseFaces(SiameseRecipe):
         "train_way": 10, "train_query": 4, "steps": 1500, "steps_per_epoch": 250, "lr": 1e-3,
         "ways": [5, 10], "episodes": 600, "test_query": 5, "test_batch": 20, "plot_per_class": None, "seed": 0,
     }
-    quick: ClassVar[dict] = {"steps": 40, "steps_per_epoch": 20, "episodes": 100}
+    quick: ClassVar[dict] = {"steps": 10, "steps_per_epoch": 10, "episodes": 40}
 
     def load_task(self, cfg, task):
         from hands_on_meta.datasets import load_faces
@@ -200,11 +216,11 @@ class SiameseFSDD(SiameseRecipe):
     defaults: ClassVar[dict] = {
         "models": {"speaker": ["speaker", "contrastive", "l2"], "digit": ["digit", "contrastive", "l2"]},
         "train_digits": [0, 1, 2, 3, 4, 5, 6], "embedding": 64, "filters": 64, "margin": 1.0,
-        "train_way": 10, "train_query": 4, "steps": 1500, "steps_per_epoch": 250, "lr": 1e-3,
-        "speaker_ways": [2, 5], "digit_ways": [2, 3], "episodes": 600, "test_query": 5, "test_batch": 20,
+        "train_way": 10, "train_query": 4, "steps": 600, "steps_per_epoch": 100, "lr": 1e-3,
+        "speaker_ways": [5, 6], "digit_ways": [3], "episodes": 600, "test_query": 5, "test_batch": 20,
         "plot_per_class": 40, "seed": 0,
     }
-    quick: ClassVar[dict] = {"steps": 40, "steps_per_epoch": 20, "episodes": 100}
+    quick: ClassVar[dict] = {"steps": 10, "steps_per_epoch": 10, "episodes": 40}
 
     def load_task(self, cfg, task):
         from hands_on_meta.datasets import load_fsdd
