@@ -23,9 +23,11 @@ MIN_VERIFICATION = 70.0    # % on balanced held-out pairs (chance 50%)
 
 
 def _face_encoder():
+    from hands_on_meta.recipes import get
     from hands_on_meta.recipes.siamese import siamese_encoder
 
-    return siamese_encoder((56, 46, 1))
+    cfg = get("siamese-faces").config()  # the recipe's encoder (and augmentation)
+    return siamese_encoder((56, 46, 1), cfg["embedding"], cfg["filters"], flip=cfg["flip"], shift=cfg["shift"])
 
 
 def _flatten_encoder(shape=(4,)):
@@ -166,7 +168,11 @@ def test_siamese_learns_faces_of_held_out_subjects_and_round_trips(mirror, tmp_p
         warnings.simplefilter("always")
         siamese.save(tmp_path / "siamese.keras")
         loaded = keras.models.load_model(tmp_path / "siamese.keras")
-    assert not [str(w.message) for w in caught if "keras" in str(w.filename)], [str(w.message) for w in caught]
+    # Keras reports serialization problems (skipped variables, configs it cannot rebuild) as UserWarnings;
+    # numpy 2's DeprecationWarning about __array__(copy=...) inside TF/Keras internals is not about this model.
+    problems = [str(w.message) for w in caught if "keras" in str(w.filename)
+                and not issubclass(w.category, DeprecationWarning)]
+    assert not problems, problems
     assert (loaded.distance, loaded.head, loaded.margin) == ("l2", "contrastive", 1.0)
     batch = next(iter(episode_dataset(test, 5, 1, 5, seed=1, meta_batch=4)))
     np.testing.assert_allclose(np.asarray(siamese(batch)), np.asarray(loaded(batch)), rtol=1e-5, atol=1e-5)

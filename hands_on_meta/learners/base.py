@@ -38,9 +38,9 @@ def built_model(value, name, vector_output=False):
     it is a built ``keras.Model``, mapping examples to vectors if ``vector_output``; raises ValueError
     naming the argument ``name`` otherwise.
 
-    >>> built_model(keras.Sequential([keras.layers.Dense(2)]), "encoder")
+    >>> built_model(keras.Sequential([keras.layers.Dense(2)], name="net"), "encoder")
     Traceback (most recent call last):
-    ValueError: encoder must be a built keras.Model (give it a keras.Input), got <Sequential name=sequential, built=False>
+    ValueError: encoder must be a built keras.Model (give it a keras.Input), got <Sequential name=net, built=False>
     """
     if isinstance(value, dict):
         value = keras.saving.deserialize_keras_object(value)

@@ -193,7 +193,8 @@ class SiameseFaces(SiameseRecipe):
     defaults: ClassVar[dict] = {
         "models": {"contrastive": ["identity", "contrastive", "l2"], "bce": ["identity", "bce", "l1"]},
         "image_size": [56, 46], "n_train_subjects": 30, "embedding": 64, "filters": 64, "margin": 1.0,
-        "train_way": 10, "train_query": 4, "steps": 1500, "steps_per_epoch": 250, "lr": 1e-3,
+        "flip": True, "shift": 0.05,
+        "train_way": 10, "train_query": 4, "steps": 600, "steps_per_epoch": 100, "lr": 1e-3,
         "ways": [5, 10], "episodes": 600, "test_query": 5, "test_batch": 20, "plot_per_class": None, "seed": 0,
     }
     quick: ClassVar[dict] = {"steps": 10, "steps_per_epoch": 10, "episodes": 40}
@@ -203,7 +204,7 @@ class SiameseFaces(SiameseRecipe):
 
         size, n_train = tuple(cfg["image_size"]), cfg["n_train_subjects"]
         return (load_faces("train", size, n_train), load_faces("test", size, n_train),
-                f"subjects s{n_train + 1}-s40", cfg["ways"], {})
+                f"subjects s{n_train + 1}-s40", cfg["ways"], {"flip": cfg["flip"], "shift": cfg["shift"]})
 
 
 @register
