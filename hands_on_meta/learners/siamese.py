@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 
 from hands_on_meta.layers.siamese import METRICS, PairDistance, contrastive_loss
-from hands_on_meta.learners.base import EpisodicLearner
+from hands_on_meta.learners.base import EpisodicLearner, built_model
 from hands_on_meta.validation import check_choice, check_number
 
 HEADS = ("contrastive", "bce")
@@ -41,12 +41,7 @@ class SiameseNetwork(EpisodicLearner):
     def __init__(self, encoder, distance="l2", head="contrastive", margin=1.0, **kwargs):
         kwargs.pop("task", None)
         super().__init__(task="classification", **kwargs)
-        if isinstance(encoder, dict):
-            encoder = keras.saving.deserialize_keras_object(encoder)
-        if not isinstance(encoder, keras.Model) or not encoder.built or len(encoder.output_shape) != 2:
-            raise ValueError("encoder must be a built keras.Model mapping a batch of examples to vectors "
-                             f"(batch, dim), e.g. conv4(input_shape); got {encoder!r}")
-        self.encoder = encoder
+        self.encoder = encoder = built_model(encoder, "encoder", vector_output=True)
         self.distance = check_choice("distance", distance, set(METRICS))
         self.head = check_choice("head", head, set(HEADS))
         self.margin = check_number("margin", margin)

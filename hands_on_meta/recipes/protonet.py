@@ -22,7 +22,7 @@ class ProtoNetOmniglot(FewShotRecipe):
                                 "steps": 5000}
 
     def build(self, cfg, way, shot):
-        return ProtoNet(conv4())
+        return ProtoNet(conv4(batch_norm="fused"))
 
 
 @register
@@ -44,7 +44,8 @@ class GaussianProtoNetOmniglot(FewShotRecipe):
                  for name in ("plain", "radius", "diagonal") for way, shot in ((5, 1), (20, 1), (20, 5))]}
 
     def build_model(self, cfg, name, way, shot):
-        return ProtoNet(conv4()) if name == "plain" else GaussianProtoNet(conv4(), covariance=name)
+        encoder = conv4(batch_norm="fused")
+        return ProtoNet(encoder) if name == "plain" else GaussianProtoNet(encoder, covariance=name)
 
 
 UNLABELED = {"n_unlabeled": 5, "n_distractors": 5}
@@ -75,8 +76,8 @@ class SemiProtoNetOmniglot(FewShotRecipe):
 
     def build_model(self, cfg, name, way, shot):
         if name == "protonet":
-            return ProtoNet(conv4())
-        return SemiProtoNet(conv4(), distractor_cluster=name == "distractor")
+            return ProtoNet(conv4(batch_norm="fused"))
+        return SemiProtoNet(conv4(batch_norm="fused"), distractor_cluster=name == "distractor")
 
     def episode_options(self, cfg, name):
         return {} if name == "protonet" else UNLABELED
