@@ -56,7 +56,8 @@ def test_factorised_relation_module_equals_explicit_pairs(feature_shape):
 
 
 def test_layers_serialize():
-    for layer in (RelationModule((7, 7, 16), filters=8, blocks=2, hidden=4), RelationPairs(feature_rank=1)):
+    for layer in (RelationModule((7, 7, 16), filters=8, blocks=2, hidden=4, batch_norm="fused"),
+                  RelationPairs(feature_rank=1)):
         clone = layer.__class__.from_config(layer.get_config())
         assert clone.get_config() == layer.get_config()
     relate = RelationModule((6,), hidden=3)
@@ -81,8 +82,8 @@ def test_relation_net_learns_on_training_classes_and_generalises_to_test_classes
     from hands_on_meta.datasets import load_omniglot
 
     keras.utils.set_random_seed(0)
-    embedding = relation_embedding()
-    net = RelationNet(embedding, RelationModule(embedding.output_shape[1:]))
+    embedding = relation_embedding(batch_norm="fused")  # as the recipe trains it
+    net = RelationNet(embedding, RelationModule(embedding.output_shape[1:], batch_norm="fused"))
     net.compile(optimizer=keras.optimizers.Adam(1e-3))
     net.fit(episode_dataset(load_omniglot("train", verbose=False), 5, 1, 10, seed=0), steps_per_epoch=100,
             epochs=1, verbose=0)
@@ -177,6 +178,8 @@ def test_bad_constructor_arguments():
         RelationModule((7, 7))
     with pytest.raises(ValueError, match="n_way must be >= 2"):
         small_relation_net(n_way=1)
+    with pytest.raises(ValueError, match="batch_norm must be one of"):
+        RelationModule((7, 7, 16), batch_norm="layer")
     with pytest.raises(ValueError, match="kind must be one of"):
         digit_side_info("spelling")
 

@@ -31,19 +31,20 @@ import math
 import keras
 from keras import ops
 
-from hands_on_meta.layers.conv import conv_block
-from hands_on_meta.layers.normalization import ExactBatchNormalization
+from hands_on_meta.layers.conv import BATCH_NORMS, conv_block
 from hands_on_meta.validation import check_int
 
 
 def relation_embedding(input_shape=(28, 28, 1), filters=64, blocks=4, pooled_blocks=2,
-                       name="relation_embedding"):
+                       name="relation_embedding", batch_norm="exact"):
     """``blocks`` conv blocks (3x3 conv, batch norm, ReLU), the first ``pooled_blocks`` of them
-    followed by 2x2 max-pooling; the output is a feature map, not a vector."""
+    followed by 2x2 max-pooling; the output is a feature map, not a vector. ``batch_norm``: see
+    :func:`~hands_on_meta.layers.conv_block`."""
     blocks = check_int("blocks", blocks, 1)
     pooled_blocks = check_int("pooled_blocks", pooled_blocks, 0, blocks)
     layers = [keras.Input(input_shape)]
-    layers += [conv_block(filters, name=f"block{i}", pool=i < pooled_blocks) for i in range(blocks)]
+    layers += [conv_block(filters, name=f"block{i}", pool=i < pooled_blocks, batch_norm=batch_norm)
+               for i in range(blocks)]
     return keras.Sequential(layers, name=name)
 
 
@@ -108,7 +109,7 @@ class RelationModule(keras.layers.Layer):
 
     Feature maps: ``blocks`` conv blocks (3x3 conv with ``filters``, batch norm, ReLU, 2x2 max-pool),
     the first on the channel-concatenated pair, then Flatten, Dense(``hidden``, ReLU), Dense(1,
-    sigmoid), as in Sung et al. 2018. Vectors: Dense(``hidden``, ReLU) on the concatenated pair, then
+    sigmoid), as in Sung et al. 2018 (``batch_norm``: see :func:`~hands_on_meta.layers.conv_block`). Vectors: Dense(``hidden``, ReLU) on the concatenated pair, then
     Dense(1, sigmoid). The first layer is applied to classes and queries separately (see the module
     docstring); :meth:`from_pairs` is the same function on explicitly concatenated pairs.
 
@@ -122,7 +123,7 @@ class RelationModule(keras.layers.Layer):
     True
     """
 
-    def __init__(self, feature_shape, filters=64, blocks=2, hidden=8, **kwargs):
+    def __init__(self, feature_shape, filters=64, blocks=2, hidden=8, batch_norm="exact", **kwargs):
         super().__init__(**kwargs)
         self.feature_shape = tuple(int(size) for size in feature_shape)
         if len(self.feature_shape) not in (1, 3):
@@ -131,14 +132,17 @@ class RelationModule(keras.layers.Layer):
         self.filters = check_int("filters", filters, 1)
         self.blocks = check_int("blocks", blocks, 1)
         self.hidden = check_int("hidden", hidden, 1)
+        if batch_norm not in BATCH_NORMS:
+            raise ValueError(f"batch_norm must be one of {sorted(BATCH_NORMS)}, got {batch_norm!r}")
+        self.batch_norm = batch_norm
         channels = self.feature_shape[-1]
         head = [keras.layers.ReLU()]
         if len(self.feature_shape) == 3:
             width = self.filters
             self.kernel = self.add_weight(shape=(3, 3, 2 * channels, width), initializer="glorot_uniform",
                                           name="kernel")
-            head = [ExactBatchNormalization(momentum=0.9), keras.layers.ReLU(), keras.layers.MaxPooling2D(2)]
-            head += [conv_block(self.filters, name=f"block{i}") for i in range(1, self.blocks)]
+            head = [BATCH_NORMS[batch_norm](momentum=0.9), keras.layers.ReLU(), keras.layers.MaxPooling2D(2)]
+            head += [conv_block(self.filters, name=f"block{i}", batch_norm=batch_norm) for i in range(1, self.blocks)]
             head += [keras.layers.Flatten(), keras.layers.Dense(self.hidden, activation="relu")]
             head_input = (*self.feature_shape[:2], width)
         else:
@@ -193,4 +197,4 @@ class RelationModule(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "feature_shape": self.feature_shape, "filters": self.filters,
-                "blocks": self.blocks, "hidden": self.hidden}
+                "blocks": self.blocks, "hidden": self.hidden, "batch_norm": self.batch_norm}

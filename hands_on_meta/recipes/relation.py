@@ -41,8 +41,8 @@ class RelationOmniglot(FewShotRecipe):
     }
 
     def build(self, cfg, way, shot):
-        embedding = relation_embedding()
-        return RelationNet(embedding, RelationModule(embedding.output_shape[1:]))
+        embedding = relation_embedding(batch_norm="fused")
+        return RelationNet(embedding, RelationModule(embedding.output_shape[1:], batch_norm="fused"))
 
 
 def fsdd_zeroshot_model(side_dim, embed_dim=64, filters=32, hidden=64, input_shape=(101, 40, 1)):
