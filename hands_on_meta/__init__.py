@@ -6,8 +6,16 @@ with Python*.
 >>> train = hom.datasets.load_omniglot("train")          # doctest: +SKIP
 >>> episodes = hom.episodes.episode_dataset(train, n_way=5, k_shot=1, n_query=15, seed=0)  # doctest: +SKIP
 """
-from hands_on_meta import datasets
-from hands_on_meta.seeding import set_seed
+import os
+
+# TensorFlow turns its oneDNN CPU kernels on by default only on some Intel CPUs. Elsewhere (AMD EPYC
+# here) its own kernels run, built without AVX2/FMA, and ProtoNet trains about half as fast (measured
+# in benchmarks/protonet_vs_torch.py). This takes effect when hands_on_meta is imported before
+# TensorFlow; TF_ENABLE_ONEDNN_OPTS=0 opts out.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+from hands_on_meta import datasets  # noqa: E402
+from hands_on_meta.seeding import set_seed  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "datasets", "set_seed"]

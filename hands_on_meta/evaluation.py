@@ -269,7 +269,8 @@ def machine():
     import tensorflow as tf
 
     gpus = len(tf.config.list_physical_devices("GPU"))
-    return f"{platform.machine()} {os.cpu_count()} cores{f', {gpus} GPU' if gpus else ''}, TF {tf.__version__}"
+    onednn = ", oneDNN" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1" else ""
+    return f"{platform.machine()} {os.cpu_count()} cores{f', {gpus} GPU' if gpus else ''}, TF {tf.__version__}{onednn}"
 
 
 REQUIRED = ("algorithm", "dataset", "split", "way", "shot", "episodes", "mean", "ci95", "budget", "wall_s",

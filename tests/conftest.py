@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as hands_on_meta sets it, before any test imports TensorFlow
 # Notebook kernels start in their own folder: make a relative mirror path absolute before any starts.
 if os.environ.get("HANDS_ON_META_DATA"):
     os.environ["HANDS_ON_META_DATA"] = str(Path(os.environ["HANDS_ON_META_DATA"]).expanduser().resolve())
