@@ -1,4 +1,5 @@
 """The project's own files agree with each other."""
+import json
 import re
 from pathlib import Path
 
@@ -29,3 +30,15 @@ def test_ci_runs_the_readme_test_command():
     command = re.search(r"^(python3 -m venv [^\n]+ -m pytest [^\n]+)$", ci, re.MULTILINE)
     assert command, ".ci/run must create the venv and call pytest in one line, as the README shows"
     assert command.group(1) in readme, f"the README must show the test command .ci/run uses: {command.group(1)}"
+
+
+def test_notebooks_import_hands_on_meta_before_tensorflow():
+    """hands_on_meta turns TensorFlow's oneDNN kernels on, which works only before TensorFlow loads."""
+    for path in sorted((ROOT / "chapters").glob("*/*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+        imports = re.findall(r"^(?:import|from) ([\w.]+)", code, re.M)
+        ours = next((i for i, name in enumerate(imports) if name.startswith("hands_on_meta")), len(imports))
+        theirs = next((i for i, name in enumerate(imports) if name.split(".")[0] in ("keras", "tensorflow")),
+                      len(imports))
+        assert ours <= theirs, f"{path.name} imports {imports[theirs]} before hands_on_meta"
