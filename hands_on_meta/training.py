@@ -18,7 +18,7 @@ def train(learner, episodes, steps, out_dir, name, steps_per_epoch=1000, verbose
 
     Callbacks: ``BackupAndRestore`` (a rerun after an interruption resumes from the last finished
     epoch), ``TerminateOnNaN`` and ``CSVLogger`` (``out_dir/name.log.csv``). Returns the training
-    wall time in seconds. A finished run leaves ``out_dir/name.done.json``; when it records the same
+    wall time in seconds, including the finished epochs of interrupted runs (``out_dir/name.wall.json``). A finished run leaves ``out_dir/name.done.json``; when it records the same
     ``steps``, the saved weights are loaded into ``learner`` instead of training again (delete the
     file to retrain).
     """
@@ -36,19 +36,25 @@ def train(learner, episodes, steps, out_dir, name, steps_per_epoch=1000, verbose
                 learner.optimizer.build(learner.trainable_variables)  # restore its state too, without a warning
             learner.load_weights(saved)
             return float(info["wall_s"])
+    backup, clock = out_dir / f"{name}.backup", out_dir / f"{name}.wall.json"
+    # wall time of the epochs finished before an interruption (BackupAndRestore resumes after them)
+    before = json.loads(clock.read_text())["wall_s"] if backup.exists() and clock.is_file() else 0.0
+    start = time.perf_counter()
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(out_dir / f"{name}.backup")),
+        keras.callbacks.BackupAndRestore(str(backup)),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(out_dir / f"{name}.log.csv"), append=True),
+        keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: clock.write_text(
+            json.dumps({"wall_s": round(before + time.perf_counter() - start, 1)}))),
     ]
     if verbose == "auto":  # a live bar on a terminal, one line per epoch in logs
         verbose = 1 if sys.stdout.isatty() else 2
-    start = time.perf_counter()
     history = learner.fit(episodes, steps_per_epoch=steps_per_epoch, epochs=steps // steps_per_epoch,
                           callbacks=callbacks, verbose=verbose)
-    wall = time.perf_counter() - start
+    wall = before + time.perf_counter() - start
     if any(math.isnan(value) for value in history.history.get("loss", [])):
         raise FloatingPointError(f"training {name} produced a NaN loss; see {out_dir / (name + '.log.csv')}")
     learner.save(saved)
     done.write_text(json.dumps({"steps": steps, "wall_s": round(wall, 1)}))
+    clock.unlink(missing_ok=True)
     return wall

@@ -46,3 +46,26 @@ def test_train_saves_then_reuses_a_finished_run(tmp_path):
 def test_train_rejects_steps_not_a_multiple_of_the_epoch(tmp_path):
     with pytest.raises(ValueError, match="must be a multiple of steps_per_epoch"):
         train(tiny_protonet(), random_episodes(), 5, tmp_path, "run", steps_per_epoch=2)
+
+
+def test_an_interrupted_run_resumes_and_counts_the_time_of_its_finished_epochs(tmp_path):
+    import time
+
+    episode = next(iter(random_episodes()))
+
+    def slow_then_broken():
+        for i in range(3):  # epoch 1 (2 steps) finishes, epoch 2 fails on its second step
+            time.sleep(0.5)
+            yield {key: value.numpy() for key, value in episode.items()}
+        raise RuntimeError("interrupted")
+
+    signature = {key: tf.TensorSpec(value.shape, value.dtype) for key, value in episode.items()}
+    with pytest.raises(Exception, match="interrupted"):
+        train(tiny_protonet(), tf.data.Dataset.from_generator(slow_then_broken, output_signature=signature), 4,
+              tmp_path, "run", steps_per_epoch=2, verbose=0)
+    assert json.loads((tmp_path / "run.wall.json").read_text())["wall_s"] >= 1.0
+    wall = train(tiny_protonet(), random_episodes(), 4, tmp_path, "run", steps_per_epoch=2, verbose=0)
+    assert wall >= 1.0, "the finished epoch of the interrupted run is part of the wall time"
+    assert (tmp_path / "run.log.csv").read_text().count("epoch") == 1  # resumed: one header...
+    assert len((tmp_path / "run.log.csv").read_text().strip().splitlines()) == 3  # ...and epochs 1 and 2 once
+    assert not (tmp_path / "run.wall.json").exists()

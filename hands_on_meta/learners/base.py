@@ -81,11 +81,14 @@ class EpisodicLearner(keras.Model):
         """Loss of one episode's query predictions (override for other losses, e.g. MSE on scores)."""
         return task_loss(self.task, query_y, outputs)
 
+    def query_losses(self, query_y, outputs):
+        """Per-episode query losses (meta_batch,) in float32."""
+        return tf.map_fn(lambda args: tf.cast(self.query_loss(args[0], args[1]), tf.float32), (query_y, outputs),
+                         fn_output_signature=tf.float32)
+
     def _outputs_and_losses(self, episodes, training):
         outputs = self.episode_outputs(episodes, training=training)
-        losses = tf.map_fn(lambda args: self.query_loss(args[0], args[1]),
-                           (episodes["query_y"], outputs), fn_output_signature=tf.float32)
-        return outputs, losses
+        return outputs, self.query_losses(episodes["query_y"], outputs)
 
     def _update(self, episodes, outputs, loss):
         self.loss_tracker.update_state(loss)
@@ -115,6 +118,8 @@ class EpisodicLearner(keras.Model):
         return self.episode_outputs(self._with_batch_axis(episodes), training=training)
 
     def _with_batch_axis(self, episodes):
+        if isinstance(episodes, tuple):  # train_on_batch(episodes) packs (x, y, sample_weight)
+            episodes = episodes[0]
         single = len(episodes["query_y"].shape) == (1 if self.task == "classification" else 2)
         return batched(episodes) if single else episodes
 

@@ -38,10 +38,14 @@ class MAML(EpisodicLearner):
         self.first_order = bool(first_order)
         self.built = True  # all weights live in the built network
 
+    def learning_rates(self):
+        """The inner learning rate: a float, or one per trainable weight (Meta-SGD learns them)."""
+        return self.inner_lr
+
     def adapted_weights(self, support_x, support_y, steps, training=True):
         """Fast weights for one task (used by the learner and by plots of the adaptation)."""
         return adapt(self.network, support_x, support_y, lambda y, p: task_loss(self.task, y, p),
-                     steps=steps, learning_rate=self.inner_lr, first_order=self.first_order,
+                     steps=steps, learning_rate=self.learning_rates(), first_order=self.first_order,
                      training=training)
 
     def episode_outputs(self, episodes, training=False):
@@ -53,7 +57,11 @@ class MAML(EpisodicLearner):
             return forward(self.network, fast, query_x)
 
         return tf.map_fn(one_task, (episodes["support_x"], episodes["support_y"], episodes["query_x"]),
-                         fn_output_signature=self.network.outputs[0].dtype if self.network.outputs else tf.float32)
+                         fn_output_signature=self.output_dtype)
+
+    @property
+    def output_dtype(self):
+        return self.network.outputs[0].dtype if self.network.outputs else tf.float32
 
     def get_config(self):
         return {**super().get_config(), "network": keras.saving.serialize_keras_object(self.network),

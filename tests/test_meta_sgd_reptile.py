@@ -1,0 +1,126 @@
+"""Meta-SGD's learning-rate gradient, Reptile's update and gradient-agreement weights, checked exactly."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hands_on_meta.datasets.sine import sine_tasks
+from hands_on_meta.evaluation import meta_test
+from hands_on_meta.gradient_agreement import agreement_weights, combine
+from hands_on_meta.learners import MAML, MetaSGD, Reptile
+from hands_on_meta.recipes.sine import sine_mlp
+from test_inner_loop import meta_loss, mlp64, regression_task
+
+
+def test_meta_sgd_learning_rate_gradient_matches_finite_differences():
+    model, task = mlp64(), regression_task()
+    weights = [tf.convert_to_tensor(w) for w in model.trainable_variables]
+    rng = np.random.default_rng(0)
+    rates = [rng.uniform(0.05, 0.15, w.shape) for w in weights]
+
+    def loss_at(rate_arrays):
+        return meta_loss(model, weights, task, steps=2, lr=[tf.constant(r) for r in rate_arrays])
+
+    tensors = [tf.constant(r) for r in rates]
+    with tf.GradientTape() as tape:
+        tape.watch(tensors)
+        loss = meta_loss(model, weights, task, steps=2, lr=tensors)
+    exact = np.concatenate([g.numpy().ravel() for g in tape.gradient(loss, tensors)])
+    numeric, eps = [], 1e-6
+    for i, r in enumerate(rates):
+        for j in range(r.size):
+            plus, minus = [a.copy() for a in rates], [a.copy() for a in rates]
+            plus[i].flat[j] += eps
+            minus[i].flat[j] -= eps
+            numeric.append((float(loss_at(plus)) - float(loss_at(minus))) / (2 * eps))
+    numeric = np.array(numeric)
+    error = np.linalg.norm(exact - numeric) / np.linalg.norm(numeric)
+    assert error < 1e-4, f"norm-relative error {error:.2e}"
+
+
+def test_meta_sgd_trains_its_rates_and_round_trips(tmp_path):
+    keras.utils.set_random_seed(0)
+    meta_sgd = MetaSGD(sine_mlp(), task="regression", inner_lr=0.01, eval_steps=1)
+    assert all(np.allclose(r.numpy(), 0.01) for r in meta_sgd.inner_rates)
+    assert len(meta_sgd.trainable_variables) == 2 * len(meta_sgd.network.trainable_variables)
+    meta_sgd.compile(optimizer=keras.optimizers.Adam(1e-3))
+    meta_sgd.fit(sine_tasks(10, 10, seed=1, meta_batch=25), steps_per_epoch=300, epochs=1, verbose=0)
+    assert not all(np.allclose(r.numpy(), 0.01) for r in meta_sgd.inner_rates), "the rates did not move"
+    held_out = sine_tasks(10, 10, seed=999, episodes=4, meta_batch=25)
+    assert meta_test(meta_sgd, held_out, 100, allow_fewer=True).mean < 3.0  # not adapting: about 3 (test_maml)
+    meta_sgd.save(tmp_path / "meta_sgd.keras")
+    loaded = keras.models.load_model(tmp_path / "meta_sgd.keras")
+    batch = next(iter(held_out))
+    np.testing.assert_allclose(meta_sgd.episode_scores(batch).numpy(), loaded.episode_scores(batch).numpy(), rtol=1e-6)
+
+
+def one_meta_step(learner, episodes):
+    """fit() on one float64 meta-batch (train_on_batch would cast NumPy float64 inputs to float32)."""
+    learner.fit(tf.data.Dataset.from_tensors(episodes), epochs=1, verbose=0)
+
+
+def linear_net():
+    return keras.Sequential([keras.Input((2,), dtype="float64"), keras.layers.Dense(1, use_bias=False, dtype="float64")])
+
+
+def test_reptile_update_matches_the_analytic_update_on_quadratic_tasks():
+    """Task i: least squares ||X_i w - y_i||^2 / n, whose SGD steps are affine in w: the k-step
+    adapted weights and the Reptile update have a closed form."""
+    rng = np.random.default_rng(0)
+    n_tasks, n, k, alpha, epsilon = 3, 6, 4, 0.1, 0.5
+    x, w_true = rng.normal(size=(n_tasks, n, 2)), rng.normal(size=(n_tasks, 2, 1))
+    y = x @ w_true
+    net = linear_net()
+    reptile = Reptile(net, task="regression", inner_lr=alpha, inner_steps=k)
+    reptile.compile(optimizer=keras.optimizers.SGD(epsilon))
+    w0 = net.trainable_variables[0].numpy().copy()
+    episodes = {"support_x": x, "support_y": y, "query_x": x, "query_y": y}
+    one_meta_step(reptile, episodes)  # one meta-step, meta-batch of 3 tasks
+
+    adapted = []
+    for i in range(n_tasks):
+        w = w0.copy()
+        for _ in range(k):
+            w = w - alpha * 2 / n * x[i].T @ (x[i] @ w - y[i])
+        adapted.append(w)
+    expected = w0 + epsilon * (np.mean(adapted, axis=0) - w0)
+    np.testing.assert_allclose(net.trainable_variables[0].numpy(), expected, rtol=1e-10)
+
+
+def test_gradient_agreement_weights_match_a_hand_computed_example():
+    g = np.array([[1.0, 2.0], [2.0, 0.0], [-1.0, 1.0]])
+    # G = (2, 3); g_i . G = 8, 4, 1; sum of |.| = 13
+    np.testing.assert_allclose(agreement_weights(tf.constant(g)).numpy(), [8 / 13, 4 / 13, 1 / 13])
+    combined = combine([tf.constant(g)], agreement=True)[0].numpy()
+    np.testing.assert_allclose(combined, (8 * g[0] + 4 * g[1] + 1 * g[2]) / 13)
+    np.testing.assert_allclose(combine([tf.constant(g)])[0].numpy(), g.mean(0))
+    # identical updates: agreement equals the mean
+    same = np.tile([[0.5, -1.0]], (4, 1))
+    np.testing.assert_allclose(combine([tf.constant(same)], agreement=True)[0].numpy(), same[0])
+
+
+def test_reptile_with_agreement_weights_the_tasks():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 6, 2))
+    y = x @ rng.normal(size=(3, 2, 1))
+    results = {}
+    for agreement in (False, True):
+        net = linear_net()
+        net.set_weights([np.zeros((2, 1))])
+        reptile = Reptile(net, task="regression", inner_lr=0.1, inner_steps=1, agreement=agreement)
+        reptile.compile(optimizer=keras.optimizers.SGD(1.0))
+        one_meta_step(reptile, {"support_x": x, "support_y": y, "query_x": x, "query_y": y})
+        results[agreement] = net.get_weights()[0]
+    # one SGD step from 0: phi_i - phi = alpha * 2/n X_i^T y_i
+    steps = np.stack([0.1 * 2 / 6 * x[i].T @ y[i] for i in range(3)])[..., 0]
+    np.testing.assert_allclose(results[False][:, 0], steps.mean(0), rtol=1e-10)
+    weights = agreement_weights(tf.constant(-steps)).numpy()
+    np.testing.assert_allclose(results[True][:, 0], weights @ steps, rtol=1e-10)
+
+
+def test_reptile_and_meta_sgd_bad_arguments():
+    with pytest.raises(ValueError, match="inner_steps must be >= 1 for Reptile"):
+        Reptile(sine_mlp(), task="regression", inner_steps=0)
+    with pytest.raises(ValueError, match="inner_lr must be a positive"):
+        MetaSGD(sine_mlp(), task="regression", inner_lr=-0.1)
+    assert isinstance(MetaSGD(sine_mlp(), task="regression"), MAML)
