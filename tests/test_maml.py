@@ -55,3 +55,18 @@ def test_bad_arguments():
         MAML(sine_mlp(), task="ranking")
     with pytest.raises(ValueError, match="inner_steps must be >= 0"):
         MAML(sine_mlp(), task="regression", inner_steps=-1)
+
+
+def test_anil_adapts_only_the_head_and_the_body_still_gets_a_meta_gradient():
+    import tensorflow as tf
+
+    maml = MAML(sine_mlp(), task="regression", inner_lr=0.1, inner_steps=2, anil=True)
+    batch = next(iter(sine_tasks(5, 5, seed=0)))
+    fast = maml.adapted_weights(batch["support_x"], batch["support_y"], steps=2)
+    moved = [not np.array_equal(f.numpy(), w.numpy()) for f, w in zip(fast, maml.network.trainable_variables)]
+    assert moved == [False, False, False, False, True, True]  # two hidden Dense layers fixed, head adapts
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(maml.query_losses(batch["query_y"][None], maml.call(batch, training=True)))
+    grads = tape.gradient(loss, maml.network.trainable_variables)
+    assert all(g is not None and float(tf.norm(g)) > 0 for g in grads)
+    assert MAML.from_config(maml.get_config()).anil

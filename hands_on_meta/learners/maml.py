@@ -3,7 +3,8 @@ support set fit that task.
 
 Inner loop: :func:`hands_on_meta.inner_loop.adapt`. Outer loss: the query loss of the adapted
 weights, averaged over the meta-batch; its gradient flows through the inner steps (second-order) or
-treats the inner gradients as constants (``first_order=True``, FOMAML). ``inner_steps=0`` trains the
+treats the inner gradients as constants (``first_order=True``, FOMAML). ``anil=True`` adapts only the
+network's last layer with weights, the head (ANIL, Raghu et al. 2020); the body still learns in the outer loop. ``inner_steps=0`` trains the
 network on query points directly: the "pretrained" baseline, fine-tuned with ``eval_steps`` at test.
 
 >>> import keras
@@ -26,7 +27,7 @@ class MAML(EpisodicLearner):
     """Model-agnostic meta-learning around any built Keras ``network`` (see module docstring)."""
 
     def __init__(self, network, task="classification", inner_lr=0.01, inner_steps=1, eval_steps=None,
-                 first_order=False, **kwargs):
+                 first_order=False, anil=False, **kwargs):
         super().__init__(task=task, **kwargs)
         network = built_model(network, "network")
         if not (isinstance(inner_lr, (int, float)) and inner_lr > 0):
@@ -36,17 +37,26 @@ class MAML(EpisodicLearner):
         self.inner_steps = check_int("inner_steps", inner_steps, 0)
         self.eval_steps = check_int("eval_steps", eval_steps if eval_steps is not None else max(inner_steps, 1), 0)
         self.first_order = bool(first_order)
+        self.anil = bool(anil)
         self.built = True  # all weights live in the built network
 
     def learning_rates(self):
         """The inner learning rate: a float, or one per trainable weight (Meta-SGD learns them)."""
         return self.inner_lr
 
+    def adapt_mask(self):
+        """Which trainable weights adapt: all (None), or with ``anil`` only those of the last layer with weights."""
+        if not self.anil:
+            return None
+        head = next(layer for layer in reversed(self.network.layers) if layer.trainable_weights)
+        head_ids = {id(w) for w in head.trainable_weights}
+        return [id(w) in head_ids for w in self.network.trainable_variables]
+
     def adapted_weights(self, support_x, support_y, steps, training=True):
         """Fast weights for one task (used by the learner and by plots of the adaptation)."""
         return adapt(self.network, support_x, support_y, lambda y, p: task_loss(self.task, y, p),
                      steps=steps, learning_rate=self.learning_rates(), first_order=self.first_order,
-                     training=training)
+                     adapt_mask=self.adapt_mask(), training=training)
 
     def episode_outputs(self, episodes, training=False):
         steps = self.inner_steps if training else self.eval_steps
@@ -66,4 +76,4 @@ class MAML(EpisodicLearner):
     def get_config(self):
         return {**super().get_config(), "network": keras.saving.serialize_keras_object(self.network),
                 "inner_lr": self.inner_lr, "inner_steps": self.inner_steps, "eval_steps": self.eval_steps,
-                "first_order": self.first_order}
+                "first_order": self.first_order, "anil": self.anil}
