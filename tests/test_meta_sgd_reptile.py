@@ -124,3 +124,27 @@ def test_reptile_and_meta_sgd_bad_arguments():
     with pytest.raises(ValueError, match="inner_lr must be a positive"):
         MetaSGD(sine_mlp(), task="regression", inner_lr=-0.1)
     assert isinstance(MetaSGD(sine_mlp(), task="regression"), MAML)
+
+
+def test_maml_with_agreement_applies_the_agreement_weighted_sum_of_task_meta_gradients():
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-2, 2, (3, 10, 1))
+    y = np.sin(x * rng.uniform(0.5, 2, (3, 1, 1)))
+    model = mlp64()
+    maml = MAML(model, task="regression", inner_lr=0.1, inner_steps=1, agreement=True)
+    maml.compile(optimizer=keras.optimizers.SGD(0.5))
+    before = [w.numpy().copy() for w in model.trainable_variables]
+    per_task = []
+    for i in range(3):
+        weights = [tf.convert_to_tensor(w) for w in before]
+        with tf.GradientTape() as tape:
+            tape.watch(weights)
+            loss = meta_loss(model, weights, (x[i, :5], y[i, :5], x[i, 5:], y[i, 5:], "regression"), 1, 0.1)
+        per_task.append(np.concatenate([g.numpy().ravel() for g in tape.gradient(loss, weights)]))
+    g = np.stack(per_task)
+    inner = g @ g.sum(0)
+    expected = np.concatenate([w.ravel() for w in before]) - 0.5 * (inner / np.abs(inner).sum()) @ g
+    one_meta_step(maml, {"support_x": x[:, :5], "support_y": y[:, :5], "query_x": x[:, 5:], "query_y": y[:, 5:]})
+    after = np.concatenate([w.numpy().ravel() for w in model.trainable_variables])
+    np.testing.assert_allclose(after, expected, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(inner / np.abs(inner).sum(), 1 / 3), "the tasks should not agree equally here"

@@ -4,7 +4,9 @@ support set fit that task.
 Inner loop: :func:`hands_on_meta.inner_loop.adapt`. Outer loss: the query loss of the adapted
 weights, averaged over the meta-batch; its gradient flows through the inner steps (second-order) or
 treats the inner gradients as constants (``first_order=True``, FOMAML). ``anil=True`` adapts only the
-network's last layer with weights, the head (ANIL, Raghu et al. 2020); the body still learns in the outer loop. ``inner_steps=0`` trains the
+network's last layer with weights, the head (ANIL, Raghu et al. 2020); the body still learns in the outer loop.
+``agreement=True`` weights each task's meta-gradient by its agreement with the others
+(:mod:`hands_on_meta.gradient_agreement`) instead of averaging them. ``inner_steps=0`` trains the
 network on query points directly: the "pretrained" baseline, fine-tuned with ``eval_steps`` at test.
 
 >>> import keras
@@ -17,6 +19,7 @@ network on query points directly: the "pretrained" baseline, fine-tuned with ``e
 import keras
 import tensorflow as tf
 
+from hands_on_meta.gradient_agreement import combine
 from hands_on_meta.inner_loop import adapt, forward
 from hands_on_meta.learners.base import EpisodicLearner, built_model, task_loss
 from hands_on_meta.validation import check_int
@@ -27,7 +30,7 @@ class MAML(EpisodicLearner):
     """Model-agnostic meta-learning around any built Keras ``network`` (see module docstring)."""
 
     def __init__(self, network, task="classification", inner_lr=0.01, inner_steps=1, eval_steps=None,
-                 first_order=False, anil=False, **kwargs):
+                 first_order=False, anil=False, agreement=False, **kwargs):
         super().__init__(task=task, **kwargs)
         network = built_model(network, "network")
         if not (isinstance(inner_lr, (int, float)) and inner_lr > 0):
@@ -38,6 +41,7 @@ class MAML(EpisodicLearner):
         self.eval_steps = check_int("eval_steps", eval_steps if eval_steps is not None else max(inner_steps, 1), 0)
         self.first_order = bool(first_order)
         self.anil = bool(anil)
+        self.agreement = bool(agreement)
         self.built = True  # all weights live in the built network
 
     def learning_rates(self):
@@ -58,6 +62,26 @@ class MAML(EpisodicLearner):
                      steps=steps, learning_rate=self.learning_rates(), first_order=self.first_order,
                      adapt_mask=self.adapt_mask(), training=training)
 
+    def train_step(self, episodes):
+        if not self.agreement:
+            return super().train_step(episodes)
+        episodes = self._with_batch_axis(episodes)
+        weights = self.trainable_variables
+
+        def one_task(task):
+            with tf.GradientTape() as tape:
+                outputs = self.episode_outputs({key: value[None] for key, value in task.items()}, training=True)
+                loss = self.query_losses(task["query_y"][None], outputs)[0]
+            return tape.gradient(loss, weights), outputs[0], loss
+
+        keys = ("support_x", "support_y", "query_x", "query_y")
+        grads, outputs, losses = tf.map_fn(
+            one_task, {key: episodes[key] for key in keys},
+            fn_output_signature=([tf.TensorSpec(w.shape, w.dtype) for w in weights],
+                                 tf.TensorSpec(None, self.output_dtype), tf.float32))
+        self.optimizer.apply_gradients(zip(combine(grads, agreement=True), weights))
+        return self._update(episodes, outputs, tf.reduce_mean(losses))
+
     def episode_outputs(self, episodes, training=False):
         steps = self.inner_steps if training else self.eval_steps
 
@@ -76,4 +100,4 @@ class MAML(EpisodicLearner):
     def get_config(self):
         return {**super().get_config(), "network": keras.saving.serialize_keras_object(self.network),
                 "inner_lr": self.inner_lr, "inner_steps": self.inner_steps, "eval_steps": self.eval_steps,
-                "first_order": self.first_order, "anil": self.anil}
+                "first_order": self.first_order, "anil": self.anil, "agreement": self.agreement}

@@ -27,14 +27,12 @@ from hands_on_meta.learners.maml import MAML
 class Reptile(MAML):
     """Reptile around any built Keras ``network`` (see module docstring)."""
 
-    def __init__(self, network, task="classification", inner_lr=0.01, inner_steps=5, eval_steps=None,
-                 agreement=False, **kwargs):
+    def __init__(self, network, task="classification", inner_lr=0.01, inner_steps=5, eval_steps=None, **kwargs):
         kwargs.pop("first_order", None)
         super().__init__(network, task=task, inner_lr=inner_lr, inner_steps=inner_steps,
                          eval_steps=eval_steps, first_order=True, **kwargs)
         if self.inner_steps < 1:
             raise ValueError(f"inner_steps must be >= 1 for Reptile, got {inner_steps}")
-        self.agreement = bool(agreement)
 
     def train_step(self, episodes):
         episodes = self._with_batch_axis(episodes)
@@ -55,4 +53,4 @@ class Reptile(MAML):
     def get_config(self):
         config = super().get_config()
         config.pop("first_order")
-        return {**config, "agreement": self.agreement}
+        return config
