@@ -17,17 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
+import hands_on_meta  # noqa: F401  (first: it turns TensorFlow's oneDNN kernels on before TensorFlow loads)
+
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "torch_reference.py"
 
 
 def ours(steps):
     """Median seconds per training episode of ProtoNet.fit on real 60-way 5-shot 5-query episodes."""
-    from hands_on_meta.datasets import load_omniglot  # first: hands_on_meta turns oneDNN on before TF loads
+    import keras
+
+    from hands_on_meta.datasets import load_omniglot
     from hands_on_meta.episodes import episode_dataset
     from hands_on_meta.layers import conv4
     from hands_on_meta.learners import ProtoNet
-
-    import keras
 
     keras.utils.set_random_seed(0)
     protonet = ProtoNet(conv4(batch_norm="fused"))

@@ -14,8 +14,8 @@ import os
 # TensorFlow; TF_ENABLE_ONEDNN_OPTS=0 opts out.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-from hands_on_meta import datasets  # noqa: E402
-from hands_on_meta.seeding import set_seed  # noqa: E402
+from hands_on_meta import datasets
+from hands_on_meta.seeding import set_seed
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "datasets", "set_seed"]

@@ -6,8 +6,7 @@ For per-task updates ``g_i`` (flattened) and their sum ``G``, task ``i`` gets
 points against the others gets a negative weight. With identical updates every ``w_i`` is ``1/T``,
 so the meta-update equals their mean.
 
->>> import numpy as np
->>> np.round(agreement_weights(tf.constant([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]])).numpy(), 3).tolist()
+>>> [round(float(w), 3) for w in agreement_weights(tf.constant([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]]))]
 [0.333, 0.333, -0.333]
 """
 import tensorflow as tf

@@ -3,13 +3,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_inner_loop import meta_loss, mlp64, regression_task
 
 from hands_on_meta.datasets.sine import sine_tasks
 from hands_on_meta.evaluation import meta_test
 from hands_on_meta.gradient_agreement import agreement_weights, combine
 from hands_on_meta.learners import MAML, MetaSGD, Reptile
 from hands_on_meta.recipes.sine import sine_mlp
-from test_inner_loop import meta_loss, mlp64, regression_task
 
 
 def test_meta_sgd_learning_rate_gradient_matches_finite_differences():

@@ -37,7 +37,7 @@ def test_notebooks_import_hands_on_meta_before_tensorflow():
     for path in sorted((ROOT / "chapters").glob("*/*.ipynb")):
         cells = json.loads(path.read_text())["cells"]
         code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
-        imports = re.findall(r"^(?:import|from) ([\w.]+)", code, re.M)
+        imports = re.findall(r"^(?:import|from) ([\w.]+)", code, re.MULTILINE)
         ours = next((i for i, name in enumerate(imports) if name.startswith("hands_on_meta")), len(imports))
         theirs = next((i for i, name in enumerate(imports) if name.split(".")[0] in ("keras", "tensorflow")),
                       len(imports))

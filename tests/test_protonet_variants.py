@@ -6,7 +6,13 @@ import pytest
 
 from hands_on_meta.episodes import episode_dataset
 from hands_on_meta.evaluation import meta_test
-from hands_on_meta.layers import DiagonalMahalanobis, GaussianEmbedding, class_prototypes, conv4, soft_kmeans_refine
+from hands_on_meta.layers import (
+    DiagonalMahalanobis,
+    GaussianEmbedding,
+    class_prototypes,
+    conv4,
+    soft_kmeans_refine,
+)
 from hands_on_meta.learners import GaussianProtoNet, ProtoNet, SemiProtoNet
 
 rng = np.random.default_rng(0)
@@ -85,7 +91,7 @@ def test_variants_learn_on_omniglot_and_round_trip(make, mirror, omniglot_test, 
     loaded = keras.models.load_model(tmp_path / "model.keras")
     batch = next(iter(test))
     np.testing.assert_allclose(np.asarray(learner(batch)), np.asarray(loaded(batch)), rtol=1e-5, atol=1e-3)
-    strip = lambda config: {k: v for k, v in config.items() if k != "encoder"}  # noqa: E731
+    strip = lambda config: {k: v for k, v in config.items() if k != "encoder"}
     assert strip(loaded.get_config()) == strip(learner.get_config())
 
 

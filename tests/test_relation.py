@@ -10,7 +10,7 @@ from hands_on_meta.datasets.phonemes import PRONUNCIATIONS, digit_side_info
 from hands_on_meta.episodes import episode_dataset
 from hands_on_meta.evaluation import meta_test
 from hands_on_meta.layers import RelationModule, RelationPairs, class_feature_sums, relation_embedding
-from hands_on_meta.learners import RelationNet, ZeroShotRelationNet
+from hands_on_meta.learners import RelationNet
 from hands_on_meta.recipes import get
 from hands_on_meta.recipes.relation import derangement, fsdd_zeroshot_model
 

@@ -1,15 +1,39 @@
 """Reusable Keras layers written with ``keras.ops`` (serializable)."""
 from hands_on_meta.layers.conv import conv4, conv_block
-from hands_on_meta.layers.distances import (DiagonalMahalanobis, GaussianEmbedding, SquaredEuclidean, class_prototypes,
-                                            soft_kmeans_refine)
-from hands_on_meta.layers.matching import AttentionLSTM, CosineSimilarity, FullContextSupport, attention_readout
+from hands_on_meta.layers.distances import (
+                                            DiagonalMahalanobis,
+                                            GaussianEmbedding,
+                                            SquaredEuclidean,
+                                            class_prototypes,
+                                            soft_kmeans_refine,
+)
+from hands_on_meta.layers.matching import (
+                                            AttentionLSTM,
+                                            CosineSimilarity,
+                                            FullContextSupport,
+                                            attention_readout,
+)
 from hands_on_meta.layers.normalization import ExactBatchNormalization, FusedBatchNormalization
-from hands_on_meta.layers.relation import (RelationModule, RelationPairs, class_feature_sums,
-                                         relation_embedding)
+from hands_on_meta.layers.relation import (
+                                            RelationModule,
+                                            RelationPairs,
+                                            class_feature_sums,
+                                            relation_embedding,
+)
 from hands_on_meta.layers.siamese import ContrastiveLoss, PairDistance, contrastive_loss
 
-__all__ = ["ExactBatchNormalization", "FusedBatchNormalization", "SquaredEuclidean", "class_prototypes", "conv4", "conv_block",
-           "RelationModule", "RelationPairs", "class_feature_sums", "relation_embedding"]
+__all__ = [
+                                            "ExactBatchNormalization",
+                                            "FusedBatchNormalization",
+                                            "RelationModule",
+                                            "RelationPairs",
+                                            "SquaredEuclidean",
+                                            "class_feature_sums",
+                                            "class_prototypes",
+                                            "conv4",
+                                            "conv_block",
+                                            "relation_embedding",
+]
 __all__ += ["AttentionLSTM", "CosineSimilarity", "FullContextSupport", "attention_readout"]
 __all__ += ["ContrastiveLoss", "PairDistance", "contrastive_loss"]
 __all__ += ["DiagonalMahalanobis", "GaussianEmbedding", "soft_kmeans_refine"]

@@ -1,11 +1,11 @@
 """Meta-learners: ``keras.Model`` subclasses that train and test on episodes."""
 from hands_on_meta.learners.base import EpisodicLearner
 from hands_on_meta.learners.maml import MAML
-from hands_on_meta.learners.meta_sgd import MetaSGD
-from hands_on_meta.learners.reptile import Reptile
 from hands_on_meta.learners.matching import MatchingNet
+from hands_on_meta.learners.meta_sgd import MetaSGD
 from hands_on_meta.learners.protonet import GaussianProtoNet, ProtoNet, SemiProtoNet
 from hands_on_meta.learners.relation import RelationNet, ZeroShotRelationNet
+from hands_on_meta.learners.reptile import Reptile
 from hands_on_meta.learners.siamese import SiameseNetwork
 
 __all__ = ["MAML", "EpisodicLearner", "ProtoNet"]

@@ -20,9 +20,13 @@ class' softmax cross-entropy on them is the negative log-likelihood -log P(y | x
 import keras
 import tensorflow as tf
 
-from hands_on_meta.layers.matching import (AttentionLSTM, CosineSimilarity, FullContextSupport,
-                                           attention_readout)
 from hands_on_meta.episodes import check_episodes
+from hands_on_meta.layers.matching import (
+    AttentionLSTM,
+    CosineSimilarity,
+    FullContextSupport,
+    attention_readout,
+)
 from hands_on_meta.learners.base import EpisodicLearner, built_model
 from hands_on_meta.validation import check_int
 

@@ -18,9 +18,14 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from hands_on_meta.layers.distances import (DiagonalMahalanobis, GaussianEmbedding, SquaredEuclidean, class_prototypes,
-                                            soft_kmeans_refine)
 from hands_on_meta.episodes import check_episodes
+from hands_on_meta.layers.distances import (
+    DiagonalMahalanobis,
+    GaussianEmbedding,
+    SquaredEuclidean,
+    class_prototypes,
+    soft_kmeans_refine,
+)
 from hands_on_meta.learners.base import EpisodicLearner, built_model
 from hands_on_meta.validation import check_int
 
