@@ -32,8 +32,8 @@ def train(learner, episodes, steps, out_dir, name, steps_per_epoch=1000, verbose
     if done.is_file() and saved.is_file():
         info = json.loads(done.read_text())
         if info.get("steps") == steps:
-            if learner.optimizer is not None and not learner.optimizer.built:
-                learner.optimizer.build(learner.trainable_variables)  # restore its state too, without a warning
+            if learner.optimizer is not None and not learner.optimizer.built:  # restore its state too, quietly
+                learner.optimizer.build(getattr(learner, "outer_variables", learner.trainable_variables))
             learner.load_weights(saved)
             return float(info["wall_s"])
     backup, clock = out_dir / f"{name}.backup", out_dir / f"{name}.wall.json"

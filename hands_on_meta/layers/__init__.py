@@ -1,4 +1,5 @@
 """Reusable Keras layers written with ``keras.ops`` (serializable)."""
+from hands_on_meta.layers.context import ContextConcat
 from hands_on_meta.layers.conv import conv4, conv_block
 from hands_on_meta.layers.distances import (
                                             DiagonalMahalanobis,
@@ -37,3 +38,4 @@ __all__ = [
 __all__ += ["AttentionLSTM", "CosineSimilarity", "FullContextSupport", "attention_readout"]
 __all__ += ["ContrastiveLoss", "PairDistance", "contrastive_loss"]
 __all__ += ["DiagonalMahalanobis", "GaussianEmbedding", "soft_kmeans_refine"]
+__all__ += ["ContextConcat"]

@@ -1,5 +1,6 @@
 """Meta-learners: ``keras.Model`` subclasses that train and test on episodes."""
 from hands_on_meta.learners.base import EpisodicLearner
+from hands_on_meta.learners.caml import CAML
 from hands_on_meta.learners.maml import MAML
 from hands_on_meta.learners.matching import MatchingNet
 from hands_on_meta.learners.meta_sgd import MetaSGD
@@ -14,3 +15,4 @@ __all__ += ["SiameseNetwork"]
 __all__ += ["RelationNet", "ZeroShotRelationNet"]
 __all__ += ["GaussianProtoNet", "SemiProtoNet"]
 __all__ += ["MetaSGD", "Reptile"]
+__all__ += ["CAML"]

@@ -73,6 +73,17 @@ class EpisodicLearner(keras.Model):
     def metrics(self):
         return [self.loss_tracker, self.score_tracker]
 
+    @property
+    def outer_variables(self):
+        """The variables the outer (meta) optimizer updates: all trainable ones, unless a learner says otherwise."""
+        return self.trainable_variables
+
+    def compile_from_config(self, config):
+        """As Keras (when a saved learner is loaded), but the optimizer is built for :attr:`outer_variables`."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.optimizer is not None and self.built:
+            self.optimizer.build(self.outer_variables)
+
     def episode_outputs(self, episodes, training=False):
         """Query predictions, shape (meta_batch, n_query_points, outputs)."""
         raise NotImplementedError
@@ -100,8 +111,8 @@ class EpisodicLearner(keras.Model):
         with tf.GradientTape() as tape:
             outputs, losses = self._outputs_and_losses(episodes, training=True)
             loss = tf.reduce_mean(losses)
-        grads = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        grads = tape.gradient(loss, self.outer_variables)
+        self.optimizer.apply_gradients(zip(grads, self.outer_variables))
         return self._update(episodes, outputs, loss)
 
     def test_step(self, episodes):

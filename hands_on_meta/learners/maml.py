@@ -48,13 +48,19 @@ class MAML(EpisodicLearner):
         """The inner learning rate: a float, or one per trainable weight (Meta-SGD learns them)."""
         return self.inner_lr
 
-    def adapt_mask(self):
-        """Which trainable weights adapt: all (None), or with ``anil`` only those of the last layer with weights."""
+    def adapted_layers(self):
+        """The layers whose weights adapt in the inner loop: None for all, with ``anil`` the last layer with weights."""
         if not self.anil:
             return None
-        head = next(layer for layer in reversed(self.network.layers) if layer.trainable_weights)
-        head_ids = {id(w) for w in head.trainable_weights}
-        return [id(w) in head_ids for w in self.network.trainable_variables]
+        return [next(layer for layer in reversed(self.network.layers) if layer.trainable_weights)]
+
+    def adapt_mask(self):
+        """One bool per trainable network weight: does it adapt in the inner loop (None: all do)."""
+        layers = self.adapted_layers()
+        if layers is None:
+            return None
+        ids = {id(w) for layer in layers for w in layer.trainable_weights}
+        return [id(w) in ids for w in self.network.trainable_variables]
 
     def adapted_weights(self, support_x, support_y, steps, training=True):
         """Fast weights for one task (used by the learner and by plots of the adaptation)."""
@@ -66,7 +72,7 @@ class MAML(EpisodicLearner):
         if not self.agreement:
             return super().train_step(episodes)
         episodes = self._with_batch_axis(episodes)
-        weights = self.trainable_variables
+        weights = self.outer_variables
 
         def one_task(task):
             with tf.GradientTape() as tape:
