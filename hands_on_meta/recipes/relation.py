@@ -6,8 +6,9 @@ first two (28x28 -> 7x7x64); relation module: 2 conv blocks on the concatenated 
 One model trained 5-way 1-shot with 19 queries per class, one 5-way 5-shot with 15 (the paper's
 episode sizes); Adam 1e-3 halved every ``lr_halve_every`` episodes. The paper trains far longer
 (its learning rate is halved every 100,000 episodes). Our default, 5,000 episodes per model with the
-rate halved every 1,500, takes about 40 minutes for both models on 2 CPU cores (measured: 0.20-0.25 s
-per 5-way 1-shot episode, 0.2 s per 5-shot episode); the budget is stated in every record.
+rate halved every 1,500, took about 40 minutes for both models on 2 CPU cores (0.20-0.25 s per 5-way
+1-shot episode, 0.2 s per 5-shot episode, measured before fused batch norm and oneDNN were turned on);
+the budget is stated in every record.
 
 ``relation-zeroshot-fsdd``: zero-shot spoken digits from their pronunciation (see
 :class:`RelationZeroShotFSDD`).
