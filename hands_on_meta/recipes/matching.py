@@ -38,7 +38,7 @@ class MatchingOmniglot(FewShotRecipe):
     quick: ClassVar[dict] = {**FewShotRecipe.quick, "train": {"1shot": [5, 1, 15], "5shot": [5, 5, 5]}}
 
     def build(self, cfg, way, shot):
-        return MatchingNet(conv4(batch_norm="fused"), fce=self.fce, processing_steps=cfg["processing_steps"],
+        return MatchingNet(conv4(), fce=self.fce, processing_steps=cfg["processing_steps"],
                            learned_scale=cfg["learned_scale"] or None)
 
 

@@ -42,15 +42,15 @@ class RelationOmniglot(FewShotRecipe):
     }
 
     def build(self, cfg, way, shot):
-        embedding = relation_embedding(batch_norm="fused")
-        return RelationNet(embedding, RelationModule(embedding.output_shape[1:], batch_norm="fused"))
+        embedding = relation_embedding()
+        return RelationNet(embedding, RelationModule(embedding.output_shape[1:]))
 
 
 def fsdd_zeroshot_model(side_dim, embed_dim=64, filters=32, hidden=64, input_shape=(101, 40, 1)):
     """Zero-shot relation network for FSDD: conv4 audio embedding (``filters`` per block, then a
     linear map to ``embed_dim``), side-information embedding Dense(``embed_dim``, ReLU), relation
     module Dense(``hidden``, ReLU) -> Dense(1, sigmoid) on the concatenated pair."""
-    embedding = conv4(input_shape, filters=filters, outputs=embed_dim, name="audio_embedding", batch_norm="fused")
+    embedding = conv4(input_shape, filters=filters, outputs=embed_dim, name="audio_embedding")
     side_embedding = keras.Sequential([keras.Input((side_dim,)),
                                        keras.layers.Dense(embed_dim, activation="relu")], name="side_embedding")
     return ZeroShotRelationNet(embedding, side_embedding, RelationModule((embed_dim,), hidden=hidden))

@@ -52,7 +52,7 @@ def siamese_encoder(input_shape, embedding=64, filters=64, scale=None, offset=0.
         layers.append(keras.layers.RandomFlip("horizontal"))
     if shift:
         layers.append(keras.layers.RandomTranslation(shift, shift))
-    layers += [conv4(input_shape, filters=filters, outputs=embedding, batch_norm="fused"), keras.layers.UnitNormalization()]
+    layers += [conv4(input_shape, filters=filters, outputs=embedding), keras.layers.UnitNormalization()]
     return keras.Sequential(layers, name=name)
 
 
