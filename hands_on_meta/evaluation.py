@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -277,6 +278,11 @@ REQUIRED = ("algorithm", "dataset", "split", "way", "shot", "episodes", "mean", 
             "machine", "commit", "command")
 
 
+def slug(name):
+    """A file-name-safe form of ``name``: ``slug("Gaussian ProtoNet (radius)") == "gaussian-protonet-radius"``."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
 def record(result, algorithm, dataset, split, way, shot, budget, wall_s, results_dir="results", command=None,
            **extra):
     """Append one result line to ``results_dir/<algorithm>.jsonl`` and return the record.
@@ -293,7 +299,7 @@ def record(result, algorithm, dataset, split, way, shot, budget, wall_s, results
                                         Path(sys.argv[0]).name] + sys.argv[1:]),
         "date": datetime.date.today().isoformat(), **extra,
     }
-    path = Path(results_dir) / f"{algorithm.lower().replace(' ', '-')}.jsonl"
+    path = Path(results_dir) / f"{slug(algorithm)}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         handle.write(json.dumps(rec) + "\n")

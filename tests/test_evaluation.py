@@ -50,6 +50,8 @@ def test_records_and_results_table(tmp_path):
                 "machine", "commit", "command"):
         assert key in rec
     assert json.loads((tmp_path / "protonet.jsonl").read_text())["mean"] == pytest.approx(98.0)
+    record(result, "Gaussian ProtoNet (radius)", "omniglot", "test", 5, 1, "b", 1.0, tmp_path, command="z")
+    assert (tmp_path / "gaussian-protonet-radius.jsonl").is_file()  # no brackets or spaces in file names
     out = write_results_md(tmp_path, tmp_path / "RESULTS.md")
     table = (tmp_path / "RESULTS.md").read_text()
     assert out and "98.00% ± 0.05" in table and "98.8 (Snell et al. 2017" in table and "`x y`" in table

@@ -3,7 +3,8 @@
 The conv4 encoder (64-d embeddings), squared Euclidean distance, 60-way training episodes with 5
 query points per class, one model trained with 1 shot and one with 5 (shot matched to the test
 shot, as in the paper), Adam 1e-3 halved every 2000 episodes, trained on the train+val classes.
-Budget: 5,000 episodes for the 1-shot model and 2,000 for the 5-shot one (the paper trains longer).
+Budget: 6,000 episodes for the 1-shot model (about 29 minutes on 2 CPU cores) and 5,000 for the 5-shot
+one (the paper trains until the validation loss stops improving, far longer).
 """
 from typing import ClassVar
 
@@ -18,8 +19,8 @@ class ProtoNetOmniglot(FewShotRecipe):
     name = "protonet-omniglot"
     algorithm = "ProtoNet"
     description = "prototypical network, Omniglot 5/20-way 1/5-shot, 600 test episodes each"
-    defaults: ClassVar[dict] = {**FewShotRecipe.defaults, "train": {"1shot": [60, 1, 5, 5000], "5shot": [60, 5, 5, 2000]},
-                                "steps": 5000}
+    defaults: ClassVar[dict] = {**FewShotRecipe.defaults, "train": {"1shot": [60, 1, 5, 6000], "5shot": [60, 5, 5, 5000]},
+                                "steps": 6000}
 
     def build(self, cfg, way, shot):
         return ProtoNet(conv4(batch_norm="fused"))
