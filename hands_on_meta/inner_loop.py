@@ -28,26 +28,32 @@ def forward(model, weights, x, training=True):
 
 
 def adapt(model, x, y, loss_fn, steps=1, learning_rate=0.01, first_order=False, weights=None,
-          adapt_mask=None, training=True):
+          adapt_mask=None, training=True, penalty=None):
     """Fast weights after ``steps`` SGD steps of ``loss_fn(y, model(x))`` from ``weights``.
 
     ``weights``: start point (default: the model's trainable variables). ``learning_rate``: a float,
-    or one value (float or tensor, e.g. a learned per-parameter rate as in Meta-SGD) per trainable
-    weight. ``adapt_mask``: one bool per weight, False keeps that weight fixed (ANIL adapts only the
-    head). Returns a list of tensors in the order of ``model.trainable_variables``.
+    one value (float or tensor, e.g. a learned per-parameter rate as in Meta-SGD) per trainable
+    weight, or a function of the step index (0, 1, ...) returning either (per-step rates).
+    ``adapt_mask``: one bool per weight, False keeps that weight fixed (ANIL adapts only the head).
+    ``penalty``: optional function of the fast weights added to the loss (iMAML's proximal term).
+    Returns a list of tensors in the order of ``model.trainable_variables``.
     """
     # Reading each variable into a tensor keeps the link to it for an outer tape (the meta-gradient).
     fast = [tf.convert_to_tensor(w) for w in (model.trainable_variables if weights is None else weights)]
     n = len(fast)
-    rates = list(learning_rate) if isinstance(learning_rate, (list, tuple)) else [learning_rate] * n
     mask = [True] * n if adapt_mask is None else list(adapt_mask)
-    if len(rates) != n or len(mask) != n:
-        raise ValueError(f"learning_rate and adapt_mask need one entry per trainable weight ({n}), got "
-                         f"{len(rates)} and {len(mask)}")
-    for _ in range(steps):
+    if len(mask) != n:
+        raise ValueError(f"adapt_mask needs one entry per trainable weight ({n}), got {len(mask)}")
+    for step in range(steps):
+        rate = learning_rate(step) if callable(learning_rate) else learning_rate
+        rates = list(rate) if isinstance(rate, (list, tuple)) else [rate] * n
+        if len(rates) != n:
+            raise ValueError(f"learning_rate needs one entry per trainable weight ({n}), got {len(rates)}")
         with tf.GradientTape() as tape:
             tape.watch(fast)
             loss = loss_fn(y, forward(model, fast, x, training))
+            if penalty is not None:
+                loss = loss + penalty(fast)
         grads = tape.gradient(loss, fast)
         new = []
         for w, g, rate, on in zip(fast, grads, rates, mask):

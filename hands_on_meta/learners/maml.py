@@ -9,6 +9,16 @@ network's last layer with weights, the head (ANIL, Raghu et al. 2020); the body 
 (:mod:`hands_on_meta.gradient_agreement`) instead of averaging them. ``inner_steps=0`` trains the
 network on query points directly: the "pretrained" baseline, fine-tuned with ``eval_steps`` at test.
 
+``inner_lr`` is one rate, or a list of per-step rates (``[0.4, 0.2]``: 0.4 for the first step, 0.2 for
+the second and any later one, e.g. the extra ``eval_steps`` at test time).
+
+``batch_norm`` (networks with BatchNorm layers): ``"transductive"`` (default, as MAML's reference
+code) normalises every forward pass with the statistics of the batch at hand, the support set while
+adapting and the whole query set when predicting, so a query's prediction depends on the other
+queries, and the moving statistics are never used. ``"running"`` trains the same way but also
+updates the moving statistics from the adapted networks' query batches (mean over the meta-batch),
+and tests with them, support and queries alike: every query is classified on its own.
+
 >>> import keras
 >>> net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(40, activation="relu"),
 ...                         keras.layers.Dense(40, activation="relu"), keras.layers.Dense(1)])
@@ -20,9 +30,11 @@ import keras
 import tensorflow as tf
 
 from hands_on_meta.gradient_agreement import combine
-from hands_on_meta.inner_loop import adapt, forward
+from hands_on_meta.inner_loop import adapt
 from hands_on_meta.learners.base import EpisodicLearner, built_model, task_loss
 from hands_on_meta.validation import check_int
+
+BATCH_NORM_MODES = ("transductive", "running")
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
@@ -30,13 +42,17 @@ class MAML(EpisodicLearner):
     """Model-agnostic meta-learning around any built Keras ``network`` (see module docstring)."""
 
     def __init__(self, network, task="classification", inner_lr=0.01, inner_steps=1, eval_steps=None,
-                 first_order=False, anil=False, agreement=False, **kwargs):
+                 first_order=False, anil=False, agreement=False, batch_norm="transductive", **kwargs):
         super().__init__(task=task, **kwargs)
         network = built_model(network, "network")
-        if not (isinstance(inner_lr, (int, float)) and inner_lr > 0):
-            raise ValueError(f"inner_lr must be a positive number, got {inner_lr!r}")
+        rates = inner_lr if isinstance(inner_lr, (list, tuple)) else [inner_lr]
+        if not rates or not all(isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 for r in rates):
+            raise ValueError(f"inner_lr must be a positive number or a list of them (one per step), got {inner_lr!r}")
+        if batch_norm not in BATCH_NORM_MODES:
+            raise ValueError(f"batch_norm must be one of {BATCH_NORM_MODES}, got {batch_norm!r}")
         self.network = network
-        self.inner_lr = float(inner_lr)
+        self.inner_lr = [float(r) for r in rates] if isinstance(inner_lr, (list, tuple)) else float(inner_lr)
+        self.batch_norm = batch_norm
         self.inner_steps = check_int("inner_steps", inner_steps, 0)
         self.eval_steps = check_int("eval_steps", eval_steps if eval_steps is not None else max(inner_steps, 1), 0)
         self.first_order = bool(first_order)
@@ -45,7 +61,10 @@ class MAML(EpisodicLearner):
         self.built = True  # all weights live in the built network
 
     def learning_rates(self):
-        """The inner learning rate: a float, or one per trainable weight (Meta-SGD learns them)."""
+        """The inner learning rate: a float, one per trainable weight (Meta-SGD learns them), or a
+        function of the step returning either (per-step rates)."""
+        if isinstance(self.inner_lr, list):
+            return lambda step: self.inner_lr[min(step, len(self.inner_lr) - 1)]
         return self.inner_lr
 
     def adapted_layers(self):
@@ -62,11 +81,59 @@ class MAML(EpisodicLearner):
         ids = {id(w) for layer in layers for w in layer.trainable_weights}
         return [id(w) in ids for w in self.network.trainable_variables]
 
+    def batch_statistics(self, training):
+        """Normalise with batch statistics? Always when transductive, else only while meta-training."""
+        return training or self.batch_norm == "transductive"
+
+    def initial_weights(self, support_x, support_y, training):
+        """Where adaptation starts for one task: None for the network's weights (Proto-MAML overrides)."""
+        return
+
+    def inner_penalty(self):
+        """A function of the fast weights added to the inner loss, or None (iMAML's proximal term)."""
+        return
+
     def adapted_weights(self, support_x, support_y, steps, training=True):
         """Fast weights for one task (used by the learner and by plots of the adaptation)."""
         return adapt(self.network, support_x, support_y, lambda y, p: task_loss(self.task, y, p),
                      steps=steps, learning_rate=self.learning_rates(), first_order=self.first_order,
-                     adapt_mask=self.adapt_mask(), training=training)
+                     weights=self.initial_weights(support_x, support_y, training), adapt_mask=self.adapt_mask(),
+                     training=self.batch_statistics(training), penalty=self.inner_penalty())
+
+    def predict_tasks(self, episodes, training, adapted=None, attack=None):
+        """Adapt to each task of the meta-batch and predict its queries.
+
+        ``adapted(support_x, support_y, steps, training)`` gives the fast weights (default
+        :meth:`adapted_weights`); ``attack(fast, query_x, query_y)``, if given, replaces the queries
+        first (adversarial evaluation, :mod:`hands_on_meta.adversarial`). In ``"running"`` batch-norm
+        mode, meta-training also moves the network's moving statistics toward those of the adapted
+        networks' query batches.
+        """
+        adapted = adapted or self.adapted_weights
+        steps = self.inner_steps if training else self.eval_steps
+        batch_stats = self.batch_statistics(training)
+        state = self.network.non_trainable_variables
+        update = training and self.batch_norm == "running" and bool(state)
+
+        def one_task(task):
+            support_x, support_y, query_x, query_y = task
+            fast = adapted(support_x, support_y, steps, training)
+            if attack is not None:
+                query_x = attack(fast, query_x, query_y)
+            outputs, new_state = self.network.stateless_call(fast, state, query_x, training=batch_stats)
+            return (outputs, new_state) if update else outputs
+
+        signature = tf.TensorSpec(None, self.output_dtype)
+        if update:
+            signature = (signature, [tf.TensorSpec(v.shape, v.dtype) for v in state])
+        keys = ("support_x", "support_y", "query_x", "query_y")
+        result = tf.map_fn(one_task, tuple(episodes[key] for key in keys), fn_output_signature=signature)
+        if not update:
+            return result
+        outputs, new_state = result
+        for variable, values in zip(state, new_state):  # floats: mean over tasks; counters etc.: last task
+            variable.assign(tf.reduce_mean(values, 0) if "float" in str(variable.dtype) else values[-1])
+        return outputs
 
     def train_step(self, episodes):
         if not self.agreement:
@@ -89,15 +156,7 @@ class MAML(EpisodicLearner):
         return self._update(episodes, outputs, tf.reduce_mean(losses))
 
     def episode_outputs(self, episodes, training=False):
-        steps = self.inner_steps if training else self.eval_steps
-
-        def one_task(task):
-            support_x, support_y, query_x = task
-            fast = self.adapted_weights(support_x, support_y, steps)
-            return forward(self.network, fast, query_x)
-
-        return tf.map_fn(one_task, (episodes["support_x"], episodes["support_y"], episodes["query_x"]),
-                         fn_output_signature=self.output_dtype)
+        return self.predict_tasks(episodes, training)
 
     @property
     def output_dtype(self):
@@ -106,4 +165,5 @@ class MAML(EpisodicLearner):
     def get_config(self):
         return {**super().get_config(), "network": keras.saving.serialize_keras_object(self.network),
                 "inner_lr": self.inner_lr, "inner_steps": self.inner_steps, "eval_steps": self.eval_steps,
-                "first_order": self.first_order, "anil": self.anil, "agreement": self.agreement}
+                "first_order": self.first_order, "anil": self.anil, "agreement": self.agreement,
+                "batch_norm": self.batch_norm}

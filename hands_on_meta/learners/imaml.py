@@ -1,0 +1,116 @@
+"""iMAML, implicit MAML (Rajeswaran et al. 2019): the meta-gradient of the inner problem's solution,
+from the implicit function theorem instead of backpropagation through the inner steps.
+
+Inner problem of a task: ``phi = argmin L_support(phi) + reg/2 |phi - theta|^2``, solved
+approximately by ``inner_steps`` SGD steps from ``theta`` (:func:`hands_on_meta.inner_loop.adapt`
+with a proximal penalty; no gradient is recorded through them). At the solution
+``d phi / d theta = (I + H / reg)^-1`` with ``H`` the Hessian of the support loss at ``phi``, so
+the task's meta-gradient is ``v = (I + H / reg)^-1 g``, ``g`` the query-loss gradient at ``phi``.
+:func:`conjugate_gradient` solves for ``v`` with ``cg_steps`` Hessian-vector products (double
+backpropagation). Memory does not grow with ``inner_steps``. Testing adapts with the same proximal
+inner problem. Batch norm: transductive only.
+
+>>> import keras
+>>> net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(40, activation="relu"), keras.layers.Dense(1)])
+>>> imaml = IMAML(net, task="regression", inner_lr=0.01, inner_steps=10, reg=1.0, cg_steps=5)
+>>> imaml.compile(optimizer=keras.optimizers.Adam(1e-3))
+"""
+import keras
+import tensorflow as tf
+
+from hands_on_meta.gradient_agreement import combine
+from hands_on_meta.learners.base import task_loss
+from hands_on_meta.learners.maml import MAML
+from hands_on_meta.validation import check_int
+
+
+def _dot(a, b):
+    return tf.add_n([tf.reduce_sum(x * y) for x, y in zip(a, b)])
+
+
+def conjugate_gradient(matvec, b, steps):
+    """Approximate ``x`` with ``matvec(x) == b`` (a symmetric positive definite operator on lists of
+    tensors) by ``steps`` conjugate-gradient iterations from zero.
+
+    >>> A = tf.constant([[4.0, 1.0], [1.0, 3.0]])
+    >>> x = conjugate_gradient(lambda v: [tf.linalg.matvec(A, v[0])], [tf.constant([1.0, 2.0])], 2)
+    >>> [round(float(t), 4) for t in x[0]]
+    [0.0909, 0.6364]
+    """
+    x = [tf.zeros_like(t) for t in b]
+    r, p = list(b), list(b)
+    rr = _dot(r, r)
+    for _ in range(steps):
+        ap = matvec(p)
+        alpha = tf.math.divide_no_nan(rr, _dot(p, ap))
+        x = [xi + alpha * pi for xi, pi in zip(x, p)]
+        r = [ri - alpha * api for ri, api in zip(r, ap)]
+        rr_new = _dot(r, r)
+        beta = tf.math.divide_no_nan(rr_new, rr)
+        p = [ri + beta * pi for ri, pi in zip(r, p)]
+        rr = rr_new
+    return x
+
+
+@keras.saving.register_keras_serializable(package="hands_on_meta")
+class IMAML(MAML):
+    """Implicit-gradient MAML (see module docstring); ``reg`` is the proximal strength lambda."""
+
+    def __init__(self, network, task="classification", inner_lr=0.01, inner_steps=5, eval_steps=None, reg=1.0,
+                 cg_steps=5, **kwargs):
+        kwargs.pop("first_order", None)
+        super().__init__(network, task=task, inner_lr=inner_lr, inner_steps=inner_steps, eval_steps=eval_steps,
+                         first_order=True, **kwargs)
+        if not (isinstance(reg, (int, float)) and reg > 0):
+            raise ValueError(f"reg must be a positive number, got {reg!r}")
+        if self.batch_norm != "transductive" or self.anil:
+            raise ValueError("IMAML supports batch_norm='transductive' and anil=False only")
+        self.reg = float(reg)
+        self.cg_steps = check_int("cg_steps", cg_steps, 1)
+
+    def inner_penalty(self):
+        anchor = [tf.stop_gradient(tf.convert_to_tensor(w)) for w in self.network.trainable_variables]
+        return lambda fast: 0.5 * self.reg * _dot([f - a for f, a in zip(fast, anchor)],
+                                                  [f - a for f, a in zip(fast, anchor)])
+
+    def adapted_weights(self, support_x, support_y, steps, training=True):
+        return [tf.stop_gradient(w) for w in super().adapted_weights(support_x, support_y, steps, training)]
+
+    def task_meta_gradient(self, support_x, support_y, query_x, query_y):
+        """``(v, query outputs, query loss)`` of one task: ``v`` the implicit meta-gradient, one tensor per weight."""
+        fast = self.adapted_weights(support_x, support_y, self.inner_steps)
+        state = self.network.non_trainable_variables
+        with tf.GradientTape() as tape:
+            tape.watch(fast)
+            outputs, _ = self.network.stateless_call(fast, state, query_x, training=True)
+            loss = self.query_loss(query_y, outputs)
+        grad = tape.gradient(loss, fast)
+
+        def matvec(vector):  # (I + H / reg) vector, H the support-loss Hessian at fast
+            with tf.GradientTape() as outer:
+                outer.watch(fast)
+                with tf.GradientTape() as inner:
+                    inner.watch(fast)
+                    support_loss = task_loss(self.task, support_y,
+                                             self.network.stateless_call(fast, state, support_x, training=True)[0])
+                product = _dot(inner.gradient(support_loss, fast), vector)
+            hessian_vector = outer.gradient(product, fast)
+            return [v + h / self.reg for v, h in zip(vector, hessian_vector)]
+
+        return conjugate_gradient(matvec, grad, self.cg_steps), outputs, tf.cast(loss, tf.float32)
+
+    def train_step(self, episodes):
+        episodes = self._with_batch_axis(episodes)
+        weights = self.network.trainable_variables
+        keys = ("support_x", "support_y", "query_x", "query_y")
+        grads, outputs, losses = tf.map_fn(
+            lambda task: self.task_meta_gradient(*task), tuple(episodes[key] for key in keys),
+            fn_output_signature=([tf.TensorSpec(w.shape, w.dtype) for w in weights],
+                                 tf.TensorSpec(None, self.output_dtype), tf.float32))
+        self.optimizer.apply_gradients(zip(combine(grads, agreement=self.agreement), weights))
+        return self._update(episodes, outputs, tf.reduce_mean(losses))
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("first_order")
+        return {**config, "reg": self.reg, "cg_steps": self.cg_steps}
