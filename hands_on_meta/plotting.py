@@ -65,8 +65,12 @@ def plot_sine_adaptation(learners, k_shot=10, steps=(0, 1, 10), seed=10_000, tas
     task = next(iter(sine_tasks(k_shot, 1, seed=seed).skip(task_index)))
     xs = np.linspace(-5, 5, 200, dtype=np.float32)[:, None]
     true = float(task["amplitude"]) * np.sin(xs - float(task["phase"]))
-    fig, axes = plt.subplots(1, len(learners), figsize=(5 * len(learners), 3.6), squeeze=False, sharey=True)
-    for ax, (name, learner) in zip(axes[0], learners.items()):
+    cols = min(len(learners), 4)
+    rows = -(-len(learners) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False, sharey=True)
+    for ax in axes.flat[len(learners):]:
+        ax.set_visible(False)
+    for ax, (name, learner) in zip(axes.flat, learners.items()):
         ax.plot(xs, true, "k", lw=2, label="true function")
         ax.plot(task["support_x"], task["support_y"], "^", color="tab:purple", ms=8, label=f"{k_shot} support points")
         for i, n in enumerate(steps):
@@ -77,7 +81,8 @@ def plot_sine_adaptation(learners, k_shot=10, steps=(0, 1, 10), seed=10_000, tas
                     label="before adaptation" if n == 0 else f"after {n} step{'s' if n > 1 else ''}")
         ax.set_title(name)
         ax.set_xlabel("x")
-    axes[0, 0].set_ylabel("y")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("y")
     axes[0, -1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig

@@ -2,6 +2,7 @@
 import json
 
 from hands_on_meta.cli import main
+from hands_on_meta.recipes.sine import ALGORITHMS
 
 
 def test_data_list_and_verify(mirror, capsys):
@@ -30,7 +31,18 @@ def test_reproduce_then_evaluate_sine(tmp_path, capsys):
     records = [json.loads(line) for line in (results / "maml.jsonl").read_text().splitlines()]
     assert [r["setting"] for r in records] == ["1 step", "10 steps"] and records[0]["episodes"] == 50
     assert (out / "sine-maml.png").stat().st_size > 10_000
-    assert (out / "maml.keras").exists() and (out / "pretrained.keras").exists()
+    assert (out / "maml-k10.keras").exists() and (out / "pretrained-k10.keras").exists()
     capsys.readouterr()
     assert main(["evaluate", "sine-maml", *args]) == 0
     assert "after 10 step(s)" in capsys.readouterr().out
+
+
+def test_sine_comparison_trains_every_algorithm_and_records_each(tmp_path):
+    out, results = tmp_path / "run", tmp_path / "results"
+    args = ["--quick", "--set", "steps=50", "--set", "episodes=25", "--out", str(out), "--results", str(results)]
+    assert main(["reproduce", "sine-comparison", *args]) == 0
+    records = [json.loads(line) for path in results.glob("*.jsonl") for line in path.read_text().splitlines()]
+    assert sorted({r["algorithm"] for r in records}) == sorted(ALGORITHMS.values())
+    assert len(records) == 2 * len(ALGORITHMS) and {r["shot"] for r in records} == {5}
+    assert all(0 < r["mean"] < 50 for r in records)
+    assert (out / "sine-comparison.png").stat().st_size > 10_000
