@@ -67,6 +67,11 @@ class FewShotRecipe(Recipe):
         way, shot, query, *steps = cfg["train"][name]
         return way, shot, query, min(steps[0], cfg["steps"]) if steps else cfg["steps"]
 
+    def budget(self, cfg, name):
+        """How model ``name`` was trained, for the record."""
+        way, shot, query, steps = self.setting(cfg, name)
+        return f"{steps} episodes {way}-way {shot}-shot {query}-query ({cfg['split']} classes)"
+
     def compile(self, learner, cfg):
         schedule = keras.optimizers.schedules.ExponentialDecay(cfg["lr"], cfg["lr_halve_every"], 0.5,
                                                                staircase=True)
@@ -100,11 +105,9 @@ class FewShotRecipe(Recipe):
             print(f"{algorithm} ({name} model), {way}-way {shot}-shot{', ' + setting if setting else ''}, "
                   f"test classes: {result}")
             base = name.split("+")[0]
-            t_way, t_shot, t_query, steps = self.setting(cfg, base)
             out.append((result, {
                 "model": base, "algorithm": algorithm, "dataset": "omniglot", "split": "test",
-                "way": way, "shot": shot, "setting": setting,
-                "budget": f"{steps} episodes {t_way}-way {t_shot}-shot {t_query}-query ({cfg['split']} classes)"}))
+                "way": way, "shot": shot, "setting": setting, "budget": self.budget(cfg, base)}))
         return out
 
     def plot(self, models, cfg, path):

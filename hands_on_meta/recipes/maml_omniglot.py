@@ -1,0 +1,75 @@
+"""``maml-omniglot``: gradient-based meta-learners on Omniglot 5-way 1-shot and 5-shot (Vinyals split).
+
+Network: conv4 with exact batch norm (transductive batch statistics) and a 5-way linear head, as in
+Finn et al. 2017. One model per algorithm and shot, trained on 5-way episodes of the train+val
+classes with 15 query examples per class, ``meta_batch`` tasks per meta-step, Adam 1e-3 (constant):
+
+- ``maml``: second-order, 1 inner SGD step of lr 0.4 (the paper's 5-way setting);
+- ``fomaml``: the same, first-order;
+- ``meta-sgd``: per-parameter inner rates learned from 0.4;
+- ``reptile``: 5 inner SGD steps of lr 0.1, the mean of ``phi - phi_i`` fed to Adam;
+- ``anil``: MAML adapting only the head; ``proto-maml``: the head starts from class prototypes.
+
+At test every model adapts with ``eval_steps`` inner steps (3, as the MAML paper) on the support set
+and classifies 15 queries per class of 600 test-class episodes. The papers train 40-60k meta-steps
+(MAML: 60k x 32 tasks); the default budget here, ``steps`` per model, is what 2 CPU cores allow and
+is stated in every record.
+"""
+from typing import ClassVar
+
+from hands_on_meta.layers import conv4
+from hands_on_meta.learners import MAML, MetaSGD, ProtoMAML, Reptile
+from hands_on_meta.recipes import register
+from hands_on_meta.recipes.fewshot import FewShotRecipe
+
+ALGORITHMS = {"maml": "MAML", "fomaml": "FOMAML", "meta-sgd": "Meta-SGD", "reptile": "Reptile", "anil": "ANIL",
+              "proto-maml": "Proto-MAML"}
+
+
+def omniglot_learner(algorithm, way=5, inner_lr=0.4, eval_steps=3, batch_norm="transductive", reptile_inner_lr=0.1):
+    """An uncompiled learner of ``algorithm`` (a key of :data:`ALGORITHMS`) for ``way``-way Omniglot."""
+    common = {"inner_lr": inner_lr, "eval_steps": eval_steps, "batch_norm": batch_norm}
+    builders = {
+        "maml": lambda: MAML(conv4(outputs=way), inner_steps=1, **common),
+        "fomaml": lambda: MAML(conv4(outputs=way), inner_steps=1, first_order=True, **common),
+        "meta-sgd": lambda: MetaSGD(conv4(outputs=way), inner_steps=1, **common),
+        "reptile": lambda: Reptile(conv4(outputs=way), inner_steps=5, **{**common, "inner_lr": reptile_inner_lr}),
+        "anil": lambda: MAML(conv4(outputs=way), inner_steps=1, anil=True, **common),
+        "proto-maml": lambda: ProtoMAML(conv4(), n_way=way, inner_steps=1, **common),
+    }
+    if algorithm not in builders:
+        raise ValueError(f"algorithm must be one of {sorted(builders)}, got {algorithm!r}")
+    return builders[algorithm]()
+
+
+def _models(algorithms, shots, steps=None):
+    return {f"{alg}-{shot}shot": [5, shot, 15] + ([steps] if steps else []) for alg in algorithms for shot in shots}
+
+
+@register
+class MAMLOmniglot(FewShotRecipe):
+    name = "maml-omniglot"
+    algorithm = "MAML"
+    algorithms: ClassVar[dict] = {f"{alg}-{shot}shot": name for alg, name in ALGORITHMS.items() for shot in (1, 5)}
+    description = "MAML, FOMAML, Meta-SGD, Reptile, ANIL, Proto-MAML on Omniglot 5-way 1/5-shot"
+    defaults: ClassVar[dict] = {
+        **FewShotRecipe.defaults,
+        "train": _models(ALGORITHMS, (1, 5)),
+        "eval": [[5, shot, f"{alg}-{shot}shot"] for alg in ALGORITHMS for shot in (1, 5)],
+        "steps": 2000, "steps_per_epoch": 100, "meta_batch": 32, "lr_halve_every": 10**9,
+        "inner_lr": 0.4, "reptile_inner_lr": 0.1, "eval_steps": 3, "batch_norm": "transductive",
+    }
+    quick: ClassVar[dict] = {"steps": 4, "steps_per_epoch": 2, "episodes": 20, "meta_batch": 2,
+                             "train": _models(ALGORITHMS, (1,)), "eval": [[5, 1, f"{alg}-1shot"] for alg in ALGORITHMS]}
+
+    def build_model(self, cfg, name, way, shot):
+        return omniglot_learner(name.rsplit("-", 1)[0], way, cfg["inner_lr"], cfg["eval_steps"], cfg["batch_norm"],
+                                cfg["reptile_inner_lr"])
+
+    def episode_options(self, cfg, name):
+        return {"meta_batch": cfg["meta_batch"]}
+
+    def budget(self, cfg, name):
+        way, shot, query, steps = self.setting(cfg, name)
+        return (f"{steps} meta-steps x {cfg['meta_batch']} episodes {way}-way {shot}-shot {query}-query "
+                f"({cfg['split']} classes)")
