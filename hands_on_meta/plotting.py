@@ -114,6 +114,28 @@ def plot_training_logs(logs, title=None):
     return fig
 
 
+def plot_grouped_results(results, group, series, ylabel, title=None, log=False):
+    """Bars with 95% confidence intervals from ``recipe.evaluate`` output (``(result, fields)`` pairs):
+    one cluster per value of ``fields[group]`` (e.g. ``"shot"``), one bar colour per value of
+    ``fields[series]`` (e.g. ``"algorithm"``). Returns the figure."""
+    plt = _pyplot()
+    table = {}
+    for result, fields in results:
+        table.setdefault(fields[series], {})[fields[group]] = result
+    groups = sorted({g for row in table.values() for g in row}, key=str)
+    width = 0.8 / len(table)
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups) * max(1, len(table) / 3)), 3.6))
+    for i, (name, row) in enumerate(table.items()):
+        xs = [j + (i - (len(table) - 1) / 2) * width for j, g in enumerate(groups) if g in row]
+        found = [row[g] for g in groups if g in row]
+        ax.bar(xs, [r.mean for r in found], width, yerr=[r.ci95 for r in found], capsize=2, label=str(name))
+    ax.set_xticks(np.arange(len(groups)), [f"{group} = {g}" for g in groups])
+    ax.set(ylabel=ylabel, title=title, yscale="log" if log else "linear")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return fig
+
+
 def plot_roc(results, ax=None, title=None):
     """ROC curves: ``results`` maps a label to a :class:`~hands_on_meta.evaluation.VerificationResult`
     (or to ``(labels, scores)``); the legend gives each ROC-AUC."""

@@ -2,7 +2,7 @@
 import json
 
 from hands_on_meta.cli import main
-from hands_on_meta.recipes.sine import ALGORITHMS
+from hands_on_meta.recipes.sine import ALGORITHMS, COMPARISON
 
 
 def test_data_list_and_verify(mirror, capsys):
@@ -42,7 +42,7 @@ def test_sine_comparison_trains_every_algorithm_and_records_each(tmp_path):
     args = ["--quick", "--set", "steps=50", "--set", "episodes=25", "--out", str(out), "--results", str(results)]
     assert main(["reproduce", "sine-comparison", *args]) == 0
     records = [json.loads(line) for path in results.glob("*.jsonl") for line in path.read_text().splitlines()]
-    assert sorted({r["algorithm"] for r in records}) == sorted(ALGORITHMS.values())
-    assert len(records) == 2 * len(ALGORITHMS) and {r["shot"] for r in records} == {5}
+    assert sorted({r["algorithm"] for r in records}) == sorted(ALGORITHMS[name] for name in COMPARISON)
+    assert len(records) == 2 * len(COMPARISON) and {r["shot"] for r in records} == {5}
     assert all(0 < r["mean"] < 50 for r in records)
     assert (out / "sine-comparison.png").stat().st_size > 10_000

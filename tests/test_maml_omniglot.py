@@ -27,3 +27,9 @@ def test_maml_learns_one_shot_omniglot(mirror, omniglot_test):
     result = meta_test(maml, episode_dataset(omniglot_test, 5, 1, 5, seed=1, meta_batch=10), 100, allow_fewer=True)
     # measured 44.6% (seed 0); the test asks for chance (20%) + 15 points
     assert result.mean > 35, f"FOMAML after 150 meta-steps of 4 tasks: {result} on held-out classes (chance 20%)"
+
+
+def test_adml_recipe_records_clean_and_attacked_accuracy(mirror, tmp_path):
+    records, _ = reproduce("adml-omniglot", tmp_path / "run", tmp_path / "results", quick=True, command="test")
+    assert [(r["algorithm"], r["setting"]) for r in records] == [
+        ("MAML", "clean"), ("MAML", "FGSM epsilon 0.1"), ("ADML", "clean"), ("ADML", "FGSM epsilon 0.1")]

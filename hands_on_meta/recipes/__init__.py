@@ -73,6 +73,24 @@ def _load_all():
         importlib.import_module(f"{__name__}.{module.name}")
 
 
+def notebook_setup(name, quick, quick_settings=None, **overrides):
+    """``(recipe, cfg, out_dir)`` for a notebook. Full run: the recipe's config and ``runs/<name>`` of
+    this checkout, so :meth:`Recipe.train` reuses the models ``hands-on-meta reproduce <name>`` trained
+    (and trains them otherwise). ``quick``: the quick config updated by ``quick_settings``, in a fresh
+    temporary folder. ``overrides`` apply to both.
+
+    >>> recipe, cfg, out_dir = notebook_setup("sine-maml", quick=False)
+    >>> out_dir.parts[-2:], cfg["steps"]
+    (('runs', 'sine-maml'), 30000)
+    """
+    import tempfile
+
+    recipe = get(name)
+    if quick:
+        return recipe, recipe.config(quick=True, **{**(quick_settings or {}), **overrides}), Path(tempfile.mkdtemp())
+    return recipe, recipe.config(**overrides), Path(__file__).resolve().parents[2] / "runs" / name
+
+
 def reproduce(name, out_dir, results_dir="results", quick=False, command=None, **overrides):
     """Train, evaluate on held-out data, record every result and save the plot. Returns the records."""
     from hands_on_meta.evaluation import record

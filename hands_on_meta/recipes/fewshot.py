@@ -101,7 +101,7 @@ class FewShotRecipe(Recipe):
             episodes = episode_dataset(test, way, shot, cfg["test_query"], seed=TEST_SEED,
                                        meta_batch=cfg["test_batch"], **options)
             result = meta_test(models[name], episodes, cfg["episodes"], allow_fewer=True)
-            algorithm = self.algorithms.get(name, self.algorithm)
+            algorithm = self.algorithms.get(name, self.algorithms.get(name.split("+")[0], self.algorithm))
             print(f"{algorithm} ({name} model), {way}-way {shot}-shot{', ' + setting if setting else ''}, "
                   f"test classes: {result}")
             base = name.split("+")[0]

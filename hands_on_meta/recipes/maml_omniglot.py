@@ -17,16 +17,18 @@ is stated in every record.
 """
 from typing import ClassVar
 
+from hands_on_meta.adversarial import UnderAttack
 from hands_on_meta.layers import conv4
-from hands_on_meta.learners import MAML, MetaSGD, ProtoMAML, Reptile
+from hands_on_meta.learners import ADML, MAML, MetaSGD, ProtoMAML, Reptile
 from hands_on_meta.recipes import register
 from hands_on_meta.recipes.fewshot import FewShotRecipe
 
 ALGORITHMS = {"maml": "MAML", "fomaml": "FOMAML", "meta-sgd": "Meta-SGD", "reptile": "Reptile", "anil": "ANIL",
-              "proto-maml": "Proto-MAML"}
+              "proto-maml": "Proto-MAML", "adml": "ADML"}
 
 
-def omniglot_learner(algorithm, way=5, inner_lr=0.4, eval_steps=3, batch_norm="transductive", reptile_inner_lr=0.1):
+def omniglot_learner(algorithm, way=5, inner_lr=0.4, eval_steps=3, batch_norm="transductive", reptile_inner_lr=0.1,
+                     adml_epsilon=0.1):
     """An uncompiled learner of ``algorithm`` (a key of :data:`ALGORITHMS`) for ``way``-way Omniglot."""
     common = {"inner_lr": inner_lr, "eval_steps": eval_steps, "batch_norm": batch_norm}
     builders = {
@@ -36,10 +38,14 @@ def omniglot_learner(algorithm, way=5, inner_lr=0.4, eval_steps=3, batch_norm="t
         "reptile": lambda: Reptile(conv4(outputs=way), inner_steps=5, **{**common, "inner_lr": reptile_inner_lr}),
         "anil": lambda: MAML(conv4(outputs=way), inner_steps=1, anil=True, **common),
         "proto-maml": lambda: ProtoMAML(conv4(), n_way=way, inner_steps=1, **common),
+        "adml": lambda: ADML(conv4(outputs=way), inner_steps=1, epsilon=adml_epsilon, clip=(0.0, 1.0), **common),
     }
     if algorithm not in builders:
         raise ValueError(f"algorithm must be one of {sorted(builders)}, got {algorithm!r}")
     return builders[algorithm]()
+
+
+STANDARD = [alg for alg in ALGORITHMS if alg != "adml"]
 
 
 def _models(algorithms, shots, steps=None):
@@ -54,17 +60,17 @@ class MAMLOmniglot(FewShotRecipe):
     description = "MAML, FOMAML, Meta-SGD, Reptile, ANIL, Proto-MAML on Omniglot 5-way 1/5-shot"
     defaults: ClassVar[dict] = {
         **FewShotRecipe.defaults,
-        "train": _models(ALGORITHMS, (1, 5)),
-        "eval": [[5, shot, f"{alg}-{shot}shot"] for alg in ALGORITHMS for shot in (1, 5)],
+        "train": _models(STANDARD, (1, 5)),
+        "eval": [[5, shot, f"{alg}-{shot}shot"] for alg in STANDARD for shot in (1, 5)],
         "steps": 2000, "steps_per_epoch": 100, "meta_batch": 32, "lr_halve_every": 10**9,
-        "inner_lr": 0.4, "reptile_inner_lr": 0.1, "eval_steps": 3, "batch_norm": "transductive",
+        "inner_lr": 0.4, "reptile_inner_lr": 0.1, "adml_epsilon": 0.1, "eval_steps": 3, "batch_norm": "transductive",
     }
     quick: ClassVar[dict] = {"steps": 4, "steps_per_epoch": 2, "episodes": 20, "meta_batch": 2,
-                             "train": _models(ALGORITHMS, (1,)), "eval": [[5, 1, f"{alg}-1shot"] for alg in ALGORITHMS]}
+                             "train": _models(STANDARD, (1,)), "eval": [[5, 1, f"{alg}-1shot"] for alg in STANDARD]}
 
     def build_model(self, cfg, name, way, shot):
         return omniglot_learner(name.rsplit("-", 1)[0], way, cfg["inner_lr"], cfg["eval_steps"], cfg["batch_norm"],
-                                cfg["reptile_inner_lr"])
+                                cfg["reptile_inner_lr"], cfg["adml_epsilon"])
 
     def episode_options(self, cfg, name):
         return {"meta_batch": cfg["meta_batch"]}
@@ -73,3 +79,30 @@ class MAMLOmniglot(FewShotRecipe):
         way, shot, query, steps = self.setting(cfg, name)
         return (f"{steps} meta-steps x {cfg['meta_batch']} episodes {way}-way {shot}-shot {query}-query "
                 f"({cfg['split']} classes)")
+
+
+@register
+class ADMLOmniglot(MAMLOmniglot):
+    """``adml-omniglot``: ADML against MAML (same network, inner loop and budget) on 5-way 1-shot,
+    tested on clean queries and on queries attacked with FGSM (:class:`~hands_on_meta.adversarial.UnderAttack`,
+    pixels kept in [0, 1]) at each of ``attack_epsilons``. ADML trains with FGSM step ``adml_epsilon``."""
+
+    name = "adml-omniglot"
+    description = "ADML vs MAML on Omniglot 5-way 1-shot, clean and under FGSM attack"
+    defaults: ClassVar[dict] = {
+        **MAMLOmniglot.defaults, "train": _models(["maml", "adml"], (1,)), "attack_epsilons": [0.05, 0.1, 0.2],
+        "eval": None}
+    quick: ClassVar[dict] = {**MAMLOmniglot.quick, "train": _models(["maml", "adml"], (1,)),
+                             "attack_epsilons": [0.1], "eval": None}
+
+    def config(self, quick=False, **overrides):
+        cfg = super().config(quick, **overrides)
+        if cfg["eval"] is None:
+            cfg["eval"] = [[5, 1, f"{alg}-1shot{suffix}", {"setting": setting}] for alg in ("maml", "adml")
+                           for suffix, setting in [("", "clean")] + [(f"+fgsm{eps}", f"FGSM epsilon {eps}")
+                                                                     for eps in cfg["attack_epsilons"]]]
+        return cfg
+
+    def derived_models(self, models, cfg):
+        return {f"{name}+fgsm{eps}": UnderAttack(models[name], eps, clip=(0.0, 1.0))
+                for name in models for eps in cfg["attack_epsilons"]}

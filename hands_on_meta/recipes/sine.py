@@ -3,7 +3,8 @@ x in [-5, 5]; K support points per task.
 
 ``sine-maml``: MAML against a pretrained baseline, K = 10. ``sine-comparison``: MAML, first-order
 MAML, Meta-SGD, Reptile, CAML and iMAML against the pretrained baseline, one model per algorithm
-and K = 5, 10, 20 (trained on K-shot tasks). Every model is the MLP 1-40-40-1 (ReLU; CAML adds 4
+and K = 5, 10, 20 (trained on K-shot tasks). ``sine-agreement``: MAML and Reptile with and without
+gradient agreement, K = 10. Every model is the MLP 1-40-40-1 (ReLU; CAML adds 4
 context inputs), meta-batch 25 tasks, Adam 1e-3, the same number of meta-steps. Training inner
 loops: MAML/FOMAML/Meta-SGD one SGD step (lr 0.01; Meta-SGD learns its rates from there), Reptile 5
 steps (lr 0.01), CAML one step on the context (lr 1.0), iMAML 5 steps with a proximal term (lr 0.01,
@@ -25,7 +26,9 @@ from hands_on_meta.training import train
 
 TEST_SEED = 10_000  # training draws tasks from seed cfg["seed"]; held-out tasks from this one
 ALGORITHMS = {"maml": "MAML", "fomaml": "FOMAML", "meta-sgd": "Meta-SGD", "reptile": "Reptile", "caml": "CAML",
-              "imaml": "iMAML", "pretrained": "pretrained baseline"}
+              "imaml": "iMAML", "pretrained": "pretrained baseline", "maml-ga": "MAML + gradient agreement",
+              "reptile-ga": "Reptile + gradient agreement"}
+COMPARISON = ["maml", "fomaml", "meta-sgd", "reptile", "caml", "imaml", "pretrained"]
 
 
 def sine_mlp(hidden=40, seed=0, context=0):
@@ -48,6 +51,8 @@ def sine_learner(algorithm, seed=0, inner_lr=0.01, eval_steps=10):
         "fomaml": lambda: MAML(net, inner_lr=inner_lr, inner_steps=1, first_order=True, **common),
         "meta-sgd": lambda: MetaSGD(net, inner_lr=inner_lr, inner_steps=1, **common),
         "reptile": lambda: Reptile(net, inner_lr=inner_lr, inner_steps=5, **common),
+        "maml-ga": lambda: MAML(net, inner_lr=inner_lr, inner_steps=1, agreement=True, **common),
+        "reptile-ga": lambda: Reptile(net, inner_lr=inner_lr, inner_steps=5, agreement=True, **common),
         "caml": lambda: CAML(sine_mlp(seed=seed, context=4), inner_lr=1.0, inner_steps=1, **common),
         "imaml": lambda: IMAML(net, inner_lr=inner_lr, inner_steps=5, reg=1.0, cg_steps=5, **common),
         "pretrained": lambda: MAML(net, inner_lr=inner_lr, inner_steps=0, **common),
@@ -122,6 +127,18 @@ class SineMAML(Recipe):
 class SineComparison(SineMAML):
     name = "sine-comparison"
     description = "MAML, FOMAML, Meta-SGD, Reptile, CAML, iMAML vs pretrained, sine regression, K=5/10/20"
-    defaults: ClassVar[dict] = {**SineMAML.defaults, "algorithms": list(ALGORITHMS), "k_shots": [5, 10, 20],
+    defaults: ClassVar[dict] = {**SineMAML.defaults, "algorithms": COMPARISON, "k_shots": [5, 10, 20],
                                 "steps": 20000, "test_query": 50}
     quick: ClassVar[dict] = {"steps": 100, "episodes": 50, "steps_per_epoch": 50, "k_shots": [5]}
+
+
+@register
+class SineAgreement(SineMAML):
+    """``sine-agreement``: MAML and Reptile with and without gradient agreement (Eshratifar et al. 2018),
+    K = 10, everything else as ``sine-comparison``."""
+
+    name = "sine-agreement"
+    description = "MAML and Reptile with and without gradient agreement, sine regression, K=10"
+    defaults: ClassVar[dict] = {**SineComparison.defaults, "algorithms": ["maml", "maml-ga", "reptile", "reptile-ga"],
+                                "k_shots": [10]}
+    quick: ClassVar[dict] = SineComparison.quick
