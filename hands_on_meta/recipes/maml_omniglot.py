@@ -8,7 +8,9 @@ classes with 15 query examples per class, ``meta_batch`` tasks per meta-step, Ad
 - ``fomaml``: the same, first-order;
 - ``meta-sgd``: per-parameter inner rates learned from 0.4;
 - ``reptile``: 5 inner SGD steps of lr 0.1, the mean of ``phi - phi_i`` fed to Adam;
-- ``anil``: MAML adapting only the head; ``proto-maml``: the head starts from class prototypes.
+- ``anil``: MAML adapting only the head; ``proto-maml``: the head starts from class prototypes;
+- ``maml-running`` (1-shot only): MAML with ``batch_norm="running"``: tested with moving statistics,
+  each query on its own, instead of the transductive batch statistics of every other model.
 
 At test every model adapts with ``eval_steps`` inner steps (3, as the MAML paper) on the support set
 and classifies 15 queries per class of 600 test-class episodes. The papers train 40-60k meta-steps
@@ -24,7 +26,7 @@ from hands_on_meta.recipes import register
 from hands_on_meta.recipes.fewshot import FewShotRecipe
 
 ALGORITHMS = {"maml": "MAML", "fomaml": "FOMAML", "meta-sgd": "Meta-SGD", "reptile": "Reptile", "anil": "ANIL",
-              "proto-maml": "Proto-MAML", "adml": "ADML"}
+              "proto-maml": "Proto-MAML", "adml": "ADML", "maml-running": "MAML (running batch-norm statistics)"}
 
 
 def omniglot_learner(algorithm, way=5, inner_lr=0.4, eval_steps=3, batch_norm="transductive", reptile_inner_lr=0.1,
@@ -33,6 +35,7 @@ def omniglot_learner(algorithm, way=5, inner_lr=0.4, eval_steps=3, batch_norm="t
     common = {"inner_lr": inner_lr, "eval_steps": eval_steps, "batch_norm": batch_norm}
     builders = {
         "maml": lambda: MAML(conv4(outputs=way), inner_steps=1, **common),
+        "maml-running": lambda: MAML(conv4(outputs=way), inner_steps=1, **{**common, "batch_norm": "running"}),
         "fomaml": lambda: MAML(conv4(outputs=way), inner_steps=1, first_order=True, **common),
         "meta-sgd": lambda: MetaSGD(conv4(outputs=way), inner_steps=1, **common),
         "reptile": lambda: Reptile(conv4(outputs=way), inner_steps=5, **{**common, "inner_lr": reptile_inner_lr}),
@@ -45,7 +48,7 @@ def omniglot_learner(algorithm, way=5, inner_lr=0.4, eval_steps=3, batch_norm="t
     return builders[algorithm]()
 
 
-STANDARD = [alg for alg in ALGORITHMS if alg != "adml"]
+STANDARD = ["maml", "fomaml", "meta-sgd", "reptile", "anil", "proto-maml"]
 
 
 def _models(algorithms, shots, steps=None):
@@ -57,11 +60,11 @@ class MAMLOmniglot(FewShotRecipe):
     name = "maml-omniglot"
     algorithm = "MAML"
     algorithms: ClassVar[dict] = {f"{alg}-{shot}shot": name for alg, name in ALGORITHMS.items() for shot in (1, 5)}
-    description = "MAML, FOMAML, Meta-SGD, Reptile, ANIL, Proto-MAML on Omniglot 5-way 1/5-shot"
+    description = "MAML, FOMAML, Meta-SGD, Reptile, ANIL, Proto-MAML on Omniglot 5-way 1/5-shot (+ MAML, running BN)"
     defaults: ClassVar[dict] = {
         **FewShotRecipe.defaults,
-        "train": _models(STANDARD, (1, 5)),
-        "eval": [[5, shot, f"{alg}-{shot}shot"] for alg in STANDARD for shot in (1, 5)],
+        "train": {**_models(STANDARD, (1, 5)), **_models(["maml-running"], (1,))},
+        "eval": [[5, shot, f"{alg}-{shot}shot"] for alg in STANDARD for shot in (1, 5)] + [[5, 1, "maml-running-1shot"]],
         "steps": 2000, "steps_per_epoch": 100, "meta_batch": 32, "lr_halve_every": 10**9,
         "inner_lr": 0.4, "reptile_inner_lr": 0.1, "adml_epsilon": 0.1, "eval_steps": 3, "batch_norm": "transductive",
     }
