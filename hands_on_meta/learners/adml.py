@@ -52,7 +52,7 @@ class ADML(MAML):
             loss = 0.5 * (tf.reduce_mean(self.query_losses(query_y, adv_on_clean)) +
                           tf.reduce_mean(self.query_losses(query_y, clean_on_adv)))
         weights = self.outer_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        self.apply_meta_gradients(tape.gradient(loss, weights), weights)
         both = {"query_y": tf.concat([query_y, query_y], 0)}  # the score logged covers both halves
         return self._update(both, tf.concat([adv_on_clean, clean_on_adv], 0), loss)
 

@@ -106,13 +106,23 @@ class EpisodicLearner(keras.Model):
         self.score_tracker.update_state(task_score(self.task, episodes["query_y"], outputs))
         return {m.name: m.result() for m in self.metrics}
 
+    def apply_meta_gradients(self, grads, variables=None):
+        """One optimizer step with ``grads``, this replica's mean over its episodes, for ``variables``
+        (default :attr:`outer_variables`). Under a ``tf.distribute`` strategy every replica meta-trains on
+        its share of the meta-batch and the optimizer *sums* the replicas' gradients, so each is divided
+        by the number of replicas: the step is the one of the whole meta-batch on one device."""
+        variables = self.outer_variables if variables is None else variables
+        replicas = tf.distribute.get_replica_context().num_replicas_in_sync if tf.distribute.has_strategy() else 1
+        if replicas > 1:
+            grads = [None if g is None else g / replicas for g in grads]
+        self.optimizer.apply_gradients(zip(grads, variables))
+
     def train_step(self, episodes):
         episodes = self._with_batch_axis(episodes)
         with tf.GradientTape() as tape:
             outputs, losses = self._outputs_and_losses(episodes, training=True)
             loss = tf.reduce_mean(losses)
-        grads = tape.gradient(loss, self.outer_variables)
-        self.optimizer.apply_gradients(zip(grads, self.outer_variables))
+        self.apply_meta_gradients(tape.gradient(loss, self.outer_variables))
         return self._update(episodes, outputs, loss)
 
     def test_step(self, episodes):

@@ -107,7 +107,7 @@ class IMAML(MAML):
             lambda task: self.task_meta_gradient(*task), tuple(episodes[key] for key in keys),
             fn_output_signature=([tf.TensorSpec(w.shape, w.dtype) for w in weights],
                                  tf.TensorSpec(None, self.output_dtype), tf.float32))
-        self.optimizer.apply_gradients(zip(combine(grads, agreement=self.agreement), weights))
+        self.apply_meta_gradients(combine(grads, agreement=self.agreement), weights)
         return self._update(episodes, outputs, tf.reduce_mean(losses))
 
     def get_config(self):

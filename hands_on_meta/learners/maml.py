@@ -6,7 +6,8 @@ weights, averaged over the meta-batch; its gradient flows through the inner step
 treats the inner gradients as constants (``first_order=True``, FOMAML). ``anil=True`` adapts only the
 network's last layer with weights, the head (ANIL, Raghu et al. 2020); the body still learns in the outer loop.
 ``agreement=True`` weights each task's meta-gradient by its agreement with the others
-(:mod:`hands_on_meta.gradient_agreement`) instead of averaging them. ``inner_steps=0`` trains the
+(:mod:`hands_on_meta.gradient_agreement`) instead of averaging them (under a ``tf.distribute``
+strategy, within each replica's share of the meta-batch). ``inner_steps=0`` trains the
 network on query points directly: the "pretrained" baseline, fine-tuned with ``eval_steps`` at test.
 
 ``inner_lr`` is one rate, or a list of per-step rates (``[0.4, 0.2]``: 0.4 for the first step, 0.2 for
@@ -152,7 +153,7 @@ class MAML(EpisodicLearner):
             one_task, {key: episodes[key] for key in keys},
             fn_output_signature=([tf.TensorSpec(w.shape, w.dtype) for w in weights],
                                  tf.TensorSpec(None, self.output_dtype), tf.float32))
-        self.optimizer.apply_gradients(zip(combine(grads, agreement=True), weights))
+        self.apply_meta_gradients(combine(grads, agreement=True), weights)
         return self._update(episodes, outputs, tf.reduce_mean(losses))
 
     def episode_outputs(self, episodes, training=False):

@@ -47,7 +47,7 @@ class Reptile(MAML):
         fast, outputs = tf.map_fn(one_task, (episodes["support_x"], episodes["support_y"], episodes["query_x"]),
                                   fn_output_signature=signature)
         directions = combine([w[None] - f for w, f in zip(weights, fast)], agreement=self.agreement)
-        self.optimizer.apply_gradients(zip(directions, weights))
+        self.apply_meta_gradients(directions, weights)
         return self._update(episodes, outputs, tf.reduce_mean(self.query_losses(episodes["query_y"], outputs)))
 
     def get_config(self):
