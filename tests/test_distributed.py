@@ -41,7 +41,7 @@ SCRIPT = textwrap.dedent('''
 
 
 def test_mirrored_strategy_takes_the_same_meta_step_as_one_device():
-    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600)
+    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = [line for line in out.stdout.splitlines() if "relative difference" in line]
     assert len(lines) == 2, out.stdout
