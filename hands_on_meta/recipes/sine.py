@@ -112,12 +112,17 @@ class SineMAML(Recipe):
             learner.eval_steps = max(cfg["eval_steps"])
         return out
 
+    def at_shot(self, models, cfg):
+        """``(K, {algorithm: learner})`` for the models trained with K = 10 support points (or the first K)."""
+        k_shot = 10 if 10 in cfg["k_shots"] else cfg["k_shots"][0]
+        return k_shot, {self.split_name(name)[0]: learner for name, learner in models.items()
+                        if self.split_name(name)[1] == k_shot}
+
     def plot(self, models, cfg, path):
         from hands_on_meta.plotting import plot_sine_adaptation
 
-        k_shot = 10 if 10 in cfg["k_shots"] else cfg["k_shots"][0]
-        shown = {ALGORITHMS[self.split_name(name)[0]]: learner for name, learner in models.items()
-                 if self.split_name(name)[1] == k_shot}
+        k_shot, shown = self.at_shot(models, cfg)
+        shown = {ALGORITHMS[algorithm]: learner for algorithm, learner in shown.items()}
         fig = plot_sine_adaptation(shown, k_shot=k_shot, steps=(0, *cfg["eval_steps"]), seed=TEST_SEED)
         fig.savefig(path, dpi=120, bbox_inches="tight")
         return path
