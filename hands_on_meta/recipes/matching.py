@@ -34,11 +34,12 @@ class MatchingOmniglot(FewShotRecipe):
         **FewShotRecipe.defaults,
         "train": {"1shot": [5, 1, 15], "5shot": [5, 5, 15]},
         "steps": 6000, "steps_per_epoch": 500, "processing_steps": 5, "learned_scale": 10.0,
+        "batch_norm": "fused",
     }
     quick: ClassVar[dict] = {**FewShotRecipe.quick, "train": {"1shot": [5, 1, 15], "5shot": [5, 5, 5]}}
 
     def build(self, cfg, way, shot):
-        return MatchingNet(conv4(), fce=self.fce, processing_steps=cfg["processing_steps"],
+        return MatchingNet(conv4(batch_norm=cfg["batch_norm"]), fce=self.fce, processing_steps=cfg["processing_steps"],
                            learned_scale=cfg["learned_scale"] or None)
 
 
