@@ -2,13 +2,21 @@
 2016), with simple embeddings (f = g = conv4) and with full-context embeddings (bidirectional LSTM
 over the support set, attention LSTM with ``processing_steps`` steps for the queries).
 
-Training follows the paper's rule "train as you test" for the shot: one model trained on 5-way
-1-shot episodes, one on 5-way 5-shot episodes, 15 query examples per class, 6000 episodes each
-(Adam 1e-3 halved every 2000 episodes, train+val classes); the paper also trains separate 20-way
-models, we test the 5-way models on 20-way episodes too. The budget fits about 25 (simple) and 35
-(FCE) minutes on 2 CPU cores. Support sets keep the class-by-class order of
-:func:`~hands_on_meta.episodes.episode_dataset` at training and test time (the full-context
-embedding depends on that order; notebook 4.8 measures what shuffling it at test time does).
+Training. The paper trains "as we test" (5-way episodes for 5-way tests). Trained that way (5-way
+1-shot, 15 queries per class, 6000 episodes), the simple model reached 96.3% on 5-way 1-shot test
+episodes, short of the paper's 98.1. With one example per class, a matching network with simple
+embeddings is a prototypical network with a (scaled) cosine instead of the squared Euclidean distance,
+and Snell et al. 2017 found that training on more classes per episode than tested helps. So the simple
+recipe's 1-shot model trains like the ``protonet-omniglot`` one: 60-way 1-shot 5-query episodes, 6000 of
+them (about 0.27 s each on 2 CPU cores with fused batch norm, ``batch_norm``). The 5-shot model keeps
+5-way 5-shot 15-query episodes; ``1shot-5way`` is the paper's 5-way 1-shot setting, recorded with the
+setting "trained 5-way". The FCE recipe trains both its models on 5-way episodes (its LSTM reads the
+support set as a sequence, whose length would change between training and test otherwise), so its
+1-shot model compares with ``1shot-5way``. Adam 1e-3 halved every 2000 episodes, train+val classes;
+the paper also trains separate 20-way models, we test the same models on 20-way episodes. Support sets
+keep the class-by-class order of :func:`~hands_on_meta.episodes.episode_dataset` at training and test
+time (the full-context embedding depends on that order; notebook 4.8 measures what shuffling it at
+test time does).
 
 One deviation from the paper: the cosines are multiplied by a learned scale (initialised at 10,
 ``learned_scale``) before the softmax. conv4 embeddings are non-negative (ReLU, then max-pooling), so
@@ -21,7 +29,7 @@ from typing import ClassVar
 from hands_on_meta.layers import conv4
 from hands_on_meta.learners import MatchingNet
 from hands_on_meta.recipes import register
-from hands_on_meta.recipes.fewshot import FewShotRecipe
+from hands_on_meta.recipes.fewshot import STANDARD_EVAL, FewShotRecipe
 
 
 @register
@@ -32,11 +40,13 @@ class MatchingOmniglot(FewShotRecipe):
     fce = False
     defaults: ClassVar[dict] = {
         **FewShotRecipe.defaults,
-        "train": {"1shot": [5, 1, 15], "5shot": [5, 5, 15]},
+        "train": {"1shot": [60, 1, 5], "5shot": [5, 5, 15], "1shot-5way": [5, 1, 15]},
+        "eval": [*STANDARD_EVAL, *([way, 1, "1shot-5way", {"setting": "trained 5-way"}] for way in (5, 20))],
         "steps": 6000, "steps_per_epoch": 500, "processing_steps": 5, "learned_scale": 10.0,
         "batch_norm": "fused",
     }
-    quick: ClassVar[dict] = {**FewShotRecipe.quick, "train": {"1shot": [5, 1, 15], "5shot": [5, 5, 5]}}
+    quick: ClassVar[dict] = {**FewShotRecipe.quick,
+                             "train": {"1shot": [10, 1, 5], "5shot": [5, 5, 5], "1shot-5way": [5, 1, 15]}}
 
     def build(self, cfg, way, shot):
         return MatchingNet(conv4(batch_norm=cfg["batch_norm"]), fce=self.fce, processing_steps=cfg["processing_steps"],
@@ -50,3 +60,6 @@ class MatchingFCEOmniglot(MatchingOmniglot):
     description = ("matching network with full-context embeddings, Omniglot 5/20-way 1/5-shot, "
                    "600 test episodes each")
     fce = True
+    defaults: ClassVar[dict] = {**MatchingOmniglot.defaults, "train": {"1shot": [5, 1, 15], "5shot": [5, 5, 15]},
+                                "eval": STANDARD_EVAL, "batch_norm": "exact"}
+    quick: ClassVar[dict] = {**FewShotRecipe.quick, "train": {"1shot": [5, 1, 15], "5shot": [5, 5, 5]}}
