@@ -43,6 +43,10 @@ class Recipe:
                                     f"`hands-on-meta train {self.name} --out {out_dir}` first")
         return {path.stem: keras.models.load_model(path) for path in paths}
 
+    def budget(self, cfg, name):
+        """How model ``name`` is trained, in words (recipes with several kinds of model override it)."""
+        return f"{cfg['steps']} training steps" if "steps" in cfg else "see the recipe's config"
+
     def evaluate(self, models, cfg):
         """Meta-test the models; return a list of ``(MetaTestResult, record fields)``."""
         raise NotImplementedError
@@ -89,6 +93,19 @@ def notebook_setup(name, quick, quick_settings=None, **overrides):
     if quick:
         return recipe, recipe.config(quick=True, **{**(quick_settings or {}), **overrides}), Path(tempfile.mkdtemp())
     return recipe, recipe.config(**overrides), Path(__file__).resolve().parents[2] / "runs" / name
+
+
+def notebook_train(name, quick, quick_settings=None, **overrides):
+    """:func:`notebook_setup`, then :meth:`Recipe.train` (which reuses finished runs); prints each
+    model's budget and training time. Returns ``(recipe, cfg, out_dir, models)``.
+
+    >>> # recipe, cfg, out_dir, models = notebook_train("relation-omniglot", QUICK, QUICK_SETTINGS)
+    """
+    recipe, cfg, out_dir = notebook_setup(name, quick, quick_settings, **overrides)
+    models, walls = recipe.train(cfg, out_dir)
+    for model, wall in walls.items():
+        print(f"{name} {model} model: {recipe.budget(cfg, model)}, trained in {wall / 60:.1f} min")
+    return recipe, cfg, out_dir, models
 
 
 def reproduce(name, out_dir, results_dir="results", quick=False, command=None, **overrides):
