@@ -16,6 +16,13 @@ one model per head (contrastive L2, BCE L1). ``siamese-fsdd``: Free Spoken Digit
 spectrograms; *speaker* models train on recordings 5-49 of the 6 speakers and are tested on
 recordings 0-4 (never heard in training); *digit* models train on digits 0-6 and are tested on
 digits 7-9, never heard in training (all their recordings).
+
+The faces training setting was chosen on *validation* subjects only (train s1-s25, validate on 5-way
+1-shot episodes of s26-s30, contrastive head, 600 episodes): 10-way 4-query episodes reached 86.7%
+(raw pixels 86.0%), and of eight variants (more shift, 128-d embedding, 32 filters, margin 0.5,
+112x92 images, learning rate 3e-4, 25-way 2-query episodes) only the 25-way episodes stood clearly
+apart, 95.9%. So ``siamese-faces`` trains on 25-way 1-shot 2-query episodes. ``siamese-fsdd``
+episodes already hold all its training classes (6 speakers, or 7 digits).
 """
 import json
 from typing import ClassVar
@@ -194,7 +201,7 @@ class SiameseFaces(SiameseRecipe):
         "models": {"contrastive": ["identity", "contrastive", "l2"], "bce": ["identity", "bce", "l1"]},
         "image_size": [56, 46], "n_train_subjects": 30, "embedding": 64, "filters": 64, "margin": 1.0,
         "flip": True, "shift": 0.05,
-        "train_way": 10, "train_query": 4, "steps": 600, "steps_per_epoch": 100, "lr": 1e-3,
+        "train_way": 25, "train_query": 2, "steps": 600, "steps_per_epoch": 100, "lr": 1e-3,
         "ways": [5, 10], "episodes": 600, "test_query": 5, "test_batch": 20, "plot_per_class": None, "seed": 0,
     }
     quick: ClassVar[dict] = {"steps": 10, "steps_per_epoch": 10, "episodes": 40}
