@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from hands_on_meta.inner_loop import adapt, forward
-from hands_on_meta.layers import ExactBatchNormalization
+from hands_on_meta.layers import ExactBatchNormalization, FusedBatchNormalization
 from hands_on_meta.learners.base import task_loss
 
 
@@ -82,6 +82,26 @@ def test_second_order_meta_gradient_matches_finite_differences(build, task, lr):
     first = meta_gradient(model, data, steps=2, lr=lr, first_order=True)
     gap = np.linalg.norm(first - exact) / np.linalg.norm(exact)
     assert gap > 1e-3, f"first-order should differ from second-order (relative gap {gap:.2e})"
+
+
+def test_fused_batch_norm_gives_the_exact_second_order_meta_gradient():
+    """float32 (the fused kernel's dtype): the same net with FusedBatchNormalization and with
+    ExactBatchNormalization (checked against finite differences above) agree; Keras' own
+    BatchNormalization misses by more than the tolerance, so the comparison can fail."""
+    sx, sy, qx, qy, kind = classification_task()
+    task = (sx.astype("float32"), sy, qx.astype("float32"), qy, kind)
+
+    def gradient(norm):
+        keras.utils.set_random_seed(1)
+        model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(3, 3, padding="same"), norm(),
+                                  keras.layers.Activation("tanh"), keras.layers.MaxPooling2D(2),
+                                  keras.layers.Flatten(), keras.layers.Dense(3)])
+        return meta_gradient(model, task, steps=2, lr=0.5)
+
+    exact = gradient(ExactBatchNormalization)
+    fused_error = np.linalg.norm(gradient(FusedBatchNormalization) - exact) / np.linalg.norm(exact)
+    keras_error = np.linalg.norm(gradient(keras.layers.BatchNormalization) - exact) / np.linalg.norm(exact)
+    assert fused_error < 1e-4 < keras_error, (fused_error, keras_error)
 
 
 def test_adaptation_leaves_weights_and_batchnorm_statistics_untouched():

@@ -6,11 +6,12 @@ from hands_on_meta.layers.normalization import ExactBatchNormalization, FusedBat
 BATCH_NORMS = {"exact": ExactBatchNormalization, "fused": FusedBatchNormalization}
 
 
-def conv_block(filters=64, name=None, pool=True, batch_norm="exact"):
+def conv_block(filters=64, name=None, pool=True, batch_norm="fused"):
     """3x3 convolution, batch normalisation, ReLU, 2x2 max-pooling (unless ``pool=False``).
 
-    ``batch_norm``: ``"exact"`` (:class:`ExactBatchNormalization`, for second-order meta-gradients)
-    or ``"fused"`` (:class:`FusedBatchNormalization`, faster, for first-order training)."""
+    ``batch_norm``: ``"fused"`` (:class:`FusedBatchNormalization`, TensorFlow's fused kernel) or
+    ``"exact"`` (:class:`ExactBatchNormalization`, separate ops). Both give exact first and second
+    derivatives (MAML through batch statistics); the fused kernel is faster."""
     if batch_norm not in BATCH_NORMS:
         raise ValueError(f"batch_norm must be one of {sorted(BATCH_NORMS)}, got {batch_norm!r}")
     return keras.Sequential([
@@ -20,10 +21,9 @@ def conv_block(filters=64, name=None, pool=True, batch_norm="exact"):
     ] + ([keras.layers.MaxPooling2D(2)] if pool else []), name=name)
 
 
-def conv4(input_shape=(28, 28, 1), filters=64, blocks=4, outputs=None, name="conv4", batch_norm="exact"):
+def conv4(input_shape=(28, 28, 1), filters=64, blocks=4, outputs=None, name="conv4", batch_norm="fused"):
     """``blocks`` conv blocks then Flatten (64-d for 28x28 inputs); with ``outputs`` a final Dense
-    layer of that many logits (the MAML classifier). ``batch_norm``: see :func:`conv_block`
-    (metric learners train with ``"fused"``).
+    layer of that many logits (the MAML classifier). ``batch_norm``: see :func:`conv_block`.
 
     >>> encoder = conv4()
     >>> encoder.output_shape

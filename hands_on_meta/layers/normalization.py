@@ -26,15 +26,16 @@ class ExactBatchNormalization(keras.layers.BatchNormalization):
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
-class FusedBatchNormalization(keras.layers.BatchNormalization):
-    """``keras.layers.BatchNormalization`` computed by TensorFlow's fused kernel on 4-D channels-last
-    float32 inputs (otherwise it is the Keras layer unchanged).
+class FusedBatchNormalization(ExactBatchNormalization):
+    """Batch normalisation computed by TensorFlow's fused kernel on 4-D channels-last float32 inputs
+    (otherwise it is :class:`ExactBatchNormalization` unchanged).
 
     Keras 3 normalises with separate moment, subtract, scale ops; ``FusedBatchNormV3`` does it in one
     pass, with a one-pass gradient: the ProtoNet conv4 training step is about 1.3x faster on CPU.
     The outputs, the gradients and the moving statistics (biased variance, as Keras) are the same up to
-    float rounding (tested). Use it for first-order training; for gradients of gradients through batch
-    statistics (MAML) use :class:`ExactBatchNormalization`.
+    float rounding (tested). Gradients of gradients are exact as well: TensorFlow differentiates the
+    fused gradient kernel by re-deriving it with ordinary ops, so second-order MAML through batch
+    statistics gets the same meta-gradient as with :class:`ExactBatchNormalization` (tested).
 
     >>> layer = FusedBatchNormalization()
     >>> y = layer(keras.ops.ones((2, 4, 4, 3)), training=True)

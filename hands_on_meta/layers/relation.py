@@ -36,7 +36,7 @@ from hands_on_meta.validation import check_int
 
 
 def relation_embedding(input_shape=(28, 28, 1), filters=64, blocks=4, pooled_blocks=2,
-                       name="relation_embedding", batch_norm="exact"):
+                       name="relation_embedding", batch_norm="fused"):
     """``blocks`` conv blocks (3x3 conv, batch norm, ReLU), the first ``pooled_blocks`` of them
     followed by 2x2 max-pooling; the output is a feature map, not a vector. ``batch_norm``: see
     :func:`~hands_on_meta.layers.conv_block`."""
@@ -123,7 +123,7 @@ class RelationModule(keras.layers.Layer):
     True
     """
 
-    def __init__(self, feature_shape, filters=64, blocks=2, hidden=8, batch_norm="exact", **kwargs):
+    def __init__(self, feature_shape, filters=64, blocks=2, hidden=8, batch_norm="fused", **kwargs):
         super().__init__(**kwargs)
         self.feature_shape = tuple(int(size) for size in feature_shape)
         if len(self.feature_shape) not in (1, 3):
