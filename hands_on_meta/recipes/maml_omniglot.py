@@ -2,7 +2,8 @@
 
 Network: conv4 with batch norm (fused kernel, exact second derivatives; transductive batch
 statistics) and a 5-way linear head, as in Finn et al. 2017. One model per algorithm and shot, trained
-on 5-way episodes of the train+val classes with 15 query examples per class, ``meta_batch`` tasks per meta-step, Adam 1e-3 (constant):
+on 5-way episodes of the train+val classes with 15 query examples per class, ``meta_batch`` tasks
+per meta-step, Adam 1e-3 (constant):
 
 - ``maml``: second-order, 1 inner SGD step of lr 0.4 (the paper's 5-way setting);
 - ``fomaml``: the same, first-order;
