@@ -28,7 +28,7 @@ def forward(model, weights, x, training=True):
 
 
 def adapt(model, x, y, loss_fn, steps=1, learning_rate=0.01, first_order=False, weights=None,
-          adapt_mask=None, training=True, penalty=None):
+          adapt_mask=None, training=True, penalty=None, clip_norm=None):
     """Fast weights after ``steps`` SGD steps of ``loss_fn(y, model(x))`` from ``weights``.
 
     ``weights``: start point (default: the model's trainable variables). ``learning_rate``: a float,
@@ -36,6 +36,9 @@ def adapt(model, x, y, loss_fn, steps=1, learning_rate=0.01, first_order=False, 
     weight, or a function of the step index (0, 1, ...) returning either (per-step rates).
     ``adapt_mask``: one bool per weight, False keeps that weight fixed (ANIL adapts only the head).
     ``penalty``: optional function of the fast weights added to the loss (iMAML's proximal term).
+    ``clip_norm``: if given, each step's gradients are rescaled to at most this global norm (a step can
+    then move the weights by at most ``learning_rate * clip_norm``, so a task whose loss is too sharp
+    for the learning rate cannot blow up).
     Returns a list of tensors in the order of ``model.trainable_variables``.
     """
     # Reading each variable into a tensor keeps the link to it for an outer tape (the meta-gradient).
@@ -55,6 +58,8 @@ def adapt(model, x, y, loss_fn, steps=1, learning_rate=0.01, first_order=False, 
             if penalty is not None:
                 loss = loss + penalty(fast)
         grads = tape.gradient(loss, fast)
+        if clip_norm is not None:
+            grads = tf.clip_by_global_norm(grads, clip_norm)[0]
         new = []
         for w, g, rate, on in zip(fast, grads, rates, mask):
             if not on or g is None:

@@ -29,8 +29,12 @@ def _dot(a, b):
 
 
 def conjugate_gradient(matvec, b, steps):
-    """Approximate ``x`` with ``matvec(x) == b`` (a symmetric positive definite operator on lists of
-    tensors) by ``steps`` conjugate-gradient iterations from zero.
+    """Approximate ``x`` with ``matvec(x) == b`` by ``steps`` conjugate-gradient iterations from zero,
+    for a symmetric operator on lists of tensors. If the operator is not positive definite along a
+    search direction (``p . A p <= 0``, which happens for ``I + H / reg`` when the Hessian ``H`` has
+    eigenvalues below ``-reg``), the iteration stops there and returns the last iterate (truncated CG,
+    as in Steihaug's method; ``b`` itself if it stops at the first step), whose inner product with
+    ``b`` stays positive, instead of a step along a direction of negative curvature.
 
     >>> A = tf.constant([[4.0, 1.0], [1.0, 3.0]])
     >>> x = conjugate_gradient(lambda v: [tf.linalg.matvec(A, v[0])], [tf.constant([1.0, 2.0])], 2)
@@ -40,10 +44,16 @@ def conjugate_gradient(matvec, b, steps):
     x = [tf.zeros_like(t) for t in b]
     r, p = list(b), list(b)
     rr = _dot(r, r)
-    for _ in range(steps):
+    active = tf.constant(True)
+    for step in range(steps):
         ap = matvec(p)
-        alpha = tf.math.divide_no_nan(rr, _dot(p, ap))
-        x = [xi + alpha * pi for xi, pi in zip(x, p)]
+        curvature = _dot(p, ap)
+        active = tf.logical_and(active, curvature > 0)
+        alpha = tf.where(active, tf.math.divide_no_nan(rr, curvature), tf.zeros_like(rr))
+        if step == 0:  # negative curvature along b itself: fall back to b (the first-order gradient)
+            x = [tf.where(active, alpha * pi, pi) for pi in p]
+        else:
+            x = [xi + alpha * pi for xi, pi in zip(x, p)]
         r = [ri - alpha * api for ri, api in zip(r, ap)]
         rr_new = _dot(r, r)
         beta = tf.math.divide_no_nan(rr_new, rr)

@@ -11,7 +11,8 @@ strategy, within each replica's share of the meta-batch). ``inner_steps=0`` trai
 network on query points directly: the "pretrained" baseline, fine-tuned with ``eval_steps`` at test.
 
 ``inner_lr`` is one rate, or a list of per-step rates (``[0.4, 0.2]``: 0.4 for the first step, 0.2 for
-the second and any later one, e.g. the extra ``eval_steps`` at test time).
+the second and any later one, e.g. the extra ``eval_steps`` at test time). ``clip_norm`` rescales each
+inner step's gradients to at most that global norm (default None: plain SGD steps).
 
 ``batch_norm`` (networks with BatchNorm layers): ``"transductive"`` (default, as MAML's reference
 code) normalises every forward pass with the statistics of the batch at hand, the support set while
@@ -43,7 +44,7 @@ class MAML(EpisodicLearner):
     """Model-agnostic meta-learning around any built Keras ``network`` (see module docstring)."""
 
     def __init__(self, network, task="classification", inner_lr=0.01, inner_steps=1, eval_steps=None,
-                 first_order=False, anil=False, agreement=False, batch_norm="transductive", **kwargs):
+                 first_order=False, anil=False, agreement=False, batch_norm="transductive", clip_norm=None, **kwargs):
         super().__init__(task=task, **kwargs)
         network = built_model(network, "network")
         rates = inner_lr if isinstance(inner_lr, (list, tuple)) else [inner_lr]
@@ -59,6 +60,9 @@ class MAML(EpisodicLearner):
         self.first_order = bool(first_order)
         self.anil = bool(anil)
         self.agreement = bool(agreement)
+        if clip_norm is not None and not (isinstance(clip_norm, (int, float)) and clip_norm > 0):
+            raise ValueError(f"clip_norm must be None or a positive number, got {clip_norm!r}")
+        self.clip_norm = None if clip_norm is None else float(clip_norm)
         self.built = True  # all weights live in the built network
 
     def learning_rates(self):
@@ -99,7 +103,7 @@ class MAML(EpisodicLearner):
         return adapt(self.network, support_x, support_y, lambda y, p: task_loss(self.task, y, p),
                      steps=steps, learning_rate=self.learning_rates(), first_order=self.first_order,
                      weights=self.initial_weights(support_x, support_y, training), adapt_mask=self.adapt_mask(),
-                     training=self.batch_statistics(training), penalty=self.inner_penalty())
+                     training=self.batch_statistics(training), penalty=self.inner_penalty(), clip_norm=self.clip_norm)
 
     def predict_tasks(self, episodes, training, adapted=None, attack=None):
         """Adapt to each task of the meta-batch and predict its queries.
@@ -167,4 +171,4 @@ class MAML(EpisodicLearner):
         return {**super().get_config(), "network": keras.saving.serialize_keras_object(self.network),
                 "inner_lr": self.inner_lr, "inner_steps": self.inner_steps, "eval_steps": self.eval_steps,
                 "first_order": self.first_order, "anil": self.anil, "agreement": self.agreement,
-                "batch_norm": self.batch_norm}
+                "batch_norm": self.batch_norm, "clip_norm": self.clip_norm}

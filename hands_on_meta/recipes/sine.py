@@ -54,7 +54,7 @@ def sine_learner(algorithm, seed=0, inner_lr=0.01, eval_steps=10):
         "maml-ga": lambda: MAML(net, inner_lr=inner_lr, inner_steps=1, agreement=True, **common),
         "reptile-ga": lambda: Reptile(net, inner_lr=inner_lr, inner_steps=5, agreement=True, **common),
         "caml": lambda: CAML(sine_mlp(seed=seed, context=4), inner_lr=1.0, inner_steps=1, **common),
-        "imaml": lambda: IMAML(net, inner_lr=inner_lr, inner_steps=5, reg=1.0, cg_steps=5, **common),
+        "imaml": lambda: IMAML(net, inner_lr=inner_lr, inner_steps=10, reg=10.0, cg_steps=5, clip_norm=10.0, **common),
         "pretrained": lambda: MAML(net, inner_lr=inner_lr, inner_steps=0, **common),
     }
     if algorithm not in builders:
