@@ -51,11 +51,24 @@ class MetaTestResult:
         return mean_ci95(self.values)[0]
 
     @property
+    def diverged(self):
+        """Number of episodes with a non-finite score (an adaptation that blew up); the mean is then not finite."""
+        return int(np.sum(~np.isfinite(self.values)))
+
+    @property
+    def median(self):
+        """Median score, counting non-finite scores as +inf (robust to a few diverged episodes)."""
+        return float(np.median(np.where(np.isfinite(self.values), self.values, np.inf)))
+
+    @property
     def ci95(self):
         return mean_ci95(self.values)[1]
 
     def __str__(self):
         unit = "%" if self.metric == "accuracy" else ""
+        if self.diverged:
+            return (f"{self.metric}: diverged (non-finite) on {self.diverged} of {self.episodes} episodes, "
+                    f"median {self.median:.2f}{unit}")
         return f"{self.metric} {self.mean:.2f}{unit} ± {self.ci95:.2f}{unit} (95% CI, {self.episodes} episodes)"
 
 
@@ -288,12 +301,16 @@ def record(result, algorithm, dataset, split, way, shot, budget, wall_s, results
     """Append one result line to ``results_dir/<algorithm>.jsonl`` and return the record.
 
     ``way``/``shot`` describe the test episodes (``way`` None for regression); ``budget`` says how it
-    was trained (e.g. ``"20000 meta-steps x 25 tasks"``); ``wall_s`` the training wall time.
+    was trained (e.g. ``"20000 meta-steps x 25 tasks"``); ``wall_s`` the training wall time. If some
+    episodes diverged (non-finite scores), ``mean`` and ``ci95`` are None and the record says how many
+    diverged and the median score.
     """
+    diverged = getattr(result, "diverged", 0)
     rec = {
         "algorithm": algorithm, "dataset": dataset, "split": split, "way": way, "shot": shot,
-        "episodes": result.episodes, "metric": result.metric, "mean": round(result.mean, 4),
-        "ci95": round(result.ci95, 4), "budget": budget, "wall_s": round(float(wall_s), 1),
+        "episodes": result.episodes, "metric": result.metric,
+        "mean": None if diverged else round(result.mean, 4), "ci95": None if diverged else round(result.ci95, 4),
+        **({"diverged": diverged, "median": round(result.median, 4)} if diverged else {}), "budget": budget, "wall_s": round(float(wall_s), 1),
         "machine": machine(), "commit": _START_COMMIT,
         "command": command or " ".join(["hands-on-meta" if sys.argv[0].endswith("hands-on-meta") else
                                         Path(sys.argv[0]).name] + sys.argv[1:]),
@@ -370,7 +387,8 @@ def write_results_md(results_dir="results", out="RESULTS.md"):
         algorithm, dataset, split, way, shot, setting = key
         published = PUBLISHED.get((algorithm, dataset, way, shot, setting))
         unit = "%" if rec.get("metric", "accuracy") == "accuracy" else ""
-        ours = f"{rec['mean']:.2f}{unit} ± {rec['ci95']:.2f}"
+        ours = (f"diverged on {rec['diverged']} of {rec['episodes']} episodes; median {rec['median']:.2f}{unit}"
+                if rec.get("diverged") else f"{rec['mean']:.2f}{unit} ± {rec['ci95']:.2f}")
         lines.append(
             f"| {algorithm} | {dataset} | {split} | {way if way is not None else '–'} | {shot} | {setting or '–'} | "
             f"{rec['episodes']} | {ours} | {published[0] + ' (' + published[1] + ')' if published else '–'} | "

@@ -117,7 +117,8 @@ def plot_training_logs(logs, title=None):
 def plot_grouped_results(results, group, series, ylabel, title=None, log=False):
     """Bars with 95% confidence intervals from ``recipe.evaluate`` output (``(result, fields)`` pairs):
     one cluster per value of ``fields[group]`` (e.g. ``"shot"``), one bar colour per value of
-    ``fields[series]`` (e.g. ``"algorithm"``). Returns the figure."""
+    ``fields[series]`` (e.g. ``"algorithm"``). A result with diverged (non-finite) episodes is drawn
+    as its median, hatched and labelled with the number that diverged. Returns the figure."""
     plt = _pyplot()
     table = {}
     for result, fields in results:
@@ -128,7 +129,14 @@ def plot_grouped_results(results, group, series, ylabel, title=None, log=False):
     for i, (name, row) in enumerate(table.items()):
         xs = [j + (i - (len(table) - 1) / 2) * width for j, g in enumerate(groups) if g in row]
         found = [row[g] for g in groups if g in row]
-        ax.bar(xs, [r.mean for r in found], width, yerr=[r.ci95 for r in found], capsize=2, label=str(name))
+        ok = [not getattr(r, "diverged", 0) for r in found]
+        bars = ax.bar(xs, [r.mean if fine else r.median for r, fine in zip(found, ok)], width, capsize=2,
+                      yerr=[r.ci95 if fine else 0.0 for r, fine in zip(found, ok)], label=str(name))
+        for bar, r, fine in zip(bars, found, ok):
+            if not fine:  # the mean is not finite: show the median, hatched, and say how many diverged
+                bar.set_hatch("///")
+                ax.annotate(f"median;\n{r.diverged} of {r.episodes}\ndiverged", (bar.get_x() + bar.get_width() / 2,
+                            bar.get_height()), ha="center", va="bottom", fontsize=6)
     ax.set_xticks(np.arange(len(groups)), [f"{group} = {g}" for g in groups])
     ax.set(ylabel=ylabel, title=title, yscale="log" if log else "linear")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))

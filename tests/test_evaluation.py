@@ -58,3 +58,31 @@ def test_records_and_results_table(tmp_path):
     (tmp_path / "bad.jsonl").write_text(json.dumps({"algorithm": "x"}) + "\n")
     with pytest.raises(ValueError, match="lacks the keys"):
         load_records(tmp_path)
+
+
+def test_diverged_episodes_are_counted_and_reported_with_the_median(tmp_path):
+    values = np.r_[np.linspace(0.1, 0.3, 597), np.inf, np.nan, 1e30]
+    result = MetaTestResult("mse", values, 1.0)
+    assert result.diverged == 2 and result.median == pytest.approx(np.median(np.r_[values[:597], np.inf, np.inf, 1e30]))
+    assert "diverged (non-finite) on 2 of 600 episodes, median 0.20" in str(result)
+    rec = record(result, "MAML", "sine", "held-out tasks", None, 5, "b", 1.0, tmp_path, command="c", setting="10 steps")
+    assert rec["mean"] is None and rec["diverged"] == 2
+    json.loads((tmp_path / "maml.jsonl").read_text(), parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+    write_results_md(tmp_path, tmp_path / "RESULTS.md")
+    assert "diverged on 2 of 600 episodes; median 0.20" in (tmp_path / "RESULTS.md").read_text()
+    assert MetaTestResult("mse", values[:597], 1.0).diverged == 0
+
+
+def test_grouped_results_plot_a_diverged_result_as_its_hatched_median():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from hands_on_meta.plotting import plot_grouped_results
+
+    fine = MetaTestResult("mse", np.linspace(0.1, 0.3, 600), 1.0)
+    broken = MetaTestResult("mse", np.r_[np.full(599, 0.5), np.inf], 1.0)
+    fig = plot_grouped_results([(fine, {"shot": 5, "algorithm": "a"}), (broken, {"shot": 5, "algorithm": "b"})],
+                               "shot", "algorithm", "MSE")
+    bars = fig.axes[0].patches
+    assert [round(b.get_height(), 3) for b in bars] == [0.2, 0.5] and bars[1].get_hatch() == "///"
+    assert any("1 of 600" in t.get_text() for t in fig.axes[0].texts)

@@ -127,3 +127,20 @@ def test_adapt_mask_keeps_frozen_weights_and_learning_rate_per_weight():
         assert np.array_equal(w.numpy(), f.numpy()) != on
     with pytest.raises(ValueError, match="one entry per trainable weight"):
         adapt(model, tf.constant(sx), tf.constant(sy), lambda y, p: task_loss(kind, y, p), adapt_mask=[True])
+
+
+def test_clip_norm_bounds_each_step_and_leaves_small_gradients_alone():
+    model = mlp64()
+    sx, sy, _, _, kind = regression_task()
+    x, y = tf.constant(sx), tf.constant(100.0 * sy)  # a sharp task: large gradients
+
+    def loss(y, p):
+        return task_loss(kind, y, p)
+
+    start = [w.numpy() for w in model.trainable_variables]
+    clipped = adapt(model, x, y, loss, steps=1, learning_rate=0.1, clip_norm=0.5)
+    moved = np.sqrt(sum(np.sum((f.numpy() - s) ** 2) for f, s in zip(clipped, start)))
+    assert moved == pytest.approx(0.1 * 0.5, rel=1e-6)
+    plain, loose = (adapt(model, x, tf.constant(sy), loss, steps=2, learning_rate=0.1, clip_norm=c) for c in (None, 1e6))
+    for a, b in zip(plain, loose):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -199,3 +199,45 @@ def test_imaml_meta_gradient_matches_the_implicit_gradient_of_a_quadratic_inner_
     assert (config.reg, config.cg_steps) == (reg, d)
     with pytest.raises(ValueError, match="reg must be a positive"):
         IMAML(net, task="regression", reg=0)
+
+
+def test_conjugate_gradient_stops_at_negative_curvature():
+    a = tf.constant(np.diag([2.0, -1.0, 3.0]))
+    b = tf.constant([1.0, 1.0, 1.0], tf.float64)
+    x = conjugate_gradient(lambda v: [tf.linalg.matvec(a, v[0])], [b], 3)[0].numpy()
+    assert np.isfinite(x).all() and x @ b.numpy() > 0  # still a descent direction for b
+    negative_first = tf.constant(np.diag([-1.0, -2.0]))
+    x = conjugate_gradient(lambda v: [tf.linalg.matvec(negative_first, v[0])], [tf.constant([1.0, 2.0], tf.float64)], 2)
+    np.testing.assert_array_equal(x[0].numpy(), [1.0, 2.0])  # falls back to b itself
+
+
+def test_imaml_meta_gradient_matches_finite_differences_on_a_nonlinear_network():
+    """With the proximal inner problem solved, the implicit gradient is d query_loss(phi*(theta)) / d theta."""
+    keras.utils.set_random_seed(1)
+    net = keras.Sequential([keras.Input((1,), dtype="float64"), keras.layers.Dense(8, activation="tanh", dtype="float64"),
+                            keras.layers.Dense(8, activation="tanh", dtype="float64"), keras.layers.Dense(1, dtype="float64")])
+    imaml = IMAML(net, task="regression", inner_lr=0.05, inner_steps=80, reg=10.0, cg_steps=40)
+    rng = np.random.default_rng(2)
+    sx, qx = rng.uniform(-2, 2, (10, 1)), rng.uniform(-2, 2, (10, 1))
+    sx, sy, qx, qy = map(tf.constant, (sx, np.sin(2 * sx), qx, np.sin(2 * qx)))
+    v = imaml.task_meta_gradient(sx, sy, qx, qy)[0]
+
+    def query_loss(weights):
+        net.set_weights(weights)
+        fast = imaml.adapted_weights(sx, sy, imaml.inner_steps)
+        return float(task_loss("regression", qy, net.stateless_call(fast, [], qx)[0]))
+
+    start, eps = net.get_weights(), 1e-5
+    for _ in range(2):
+        d = [rng.normal(size=w.shape) for w in start]
+        fd = (query_loss([w + eps * e for w, e in zip(start, d)]) - query_loss([w - eps * e for w, e in zip(start, d)]))
+        fd /= 2 * eps
+        implicit = sum(float(tf.reduce_sum(a * e)) for a, e in zip(v, d))
+        assert implicit == pytest.approx(fd, rel=1e-4)
+    net.set_weights(start)
+    fast = imaml.adapted_weights(sx, sy, imaml.inner_steps)
+    with tf.GradientTape() as tape:
+        tape.watch(fast)
+        loss = task_loss("regression", qy, net.stateless_call(fast, [], qx)[0])
+    first_order = sum(float(tf.reduce_sum(g * e)) for g, e in zip(tape.gradient(loss, fast), d))
+    assert abs(first_order - implicit) > 0.01 * abs(implicit)  # the Hessian term matters here

@@ -7,11 +7,20 @@ and K = 5, 10, 20 (trained on K-shot tasks). ``sine-agreement``: MAML and Reptil
 gradient agreement, K = 10. Every model is the MLP 1-40-40-1 (ReLU; CAML adds 4
 context inputs), meta-batch 25 tasks, Adam 1e-3, the same number of meta-steps. Training inner
 loops: MAML/FOMAML/Meta-SGD one SGD step (lr 0.01; Meta-SGD learns its rates from there), Reptile 5
-steps (lr 0.01), CAML one step on the context (lr 1.0), iMAML 5 steps with a proximal term (lr 0.01,
-lambda 1, 5 conjugate-gradient steps); the pretrained baseline fits all tasks jointly
+steps (lr 0.01), CAML one step on the context (lr 1.0), iMAML 10 steps with a proximal term (lr 0.01,
+lambda 10, gradients clipped to norm 10, 1 conjugate-gradient step; see below); the pretrained baseline
+fits all tasks jointly
 (``inner_steps=0``). At test every model is fine-tuned with its own inner rule for 1 and 10 steps on
 the K support points of 600 held-out tasks (a seed training never uses) and scored by the MSE on
 ``test_query`` query points.
+
+iMAML settings, measured (2,000 meta-steps, K = 10, training query loss per 500 steps): lambda 1 with
+5 steps leaves ``I + H / lambda`` indefinite (support-loss Hessian eigenvalues down to -9 on this ReLU
+MLP) and learned slowly (3.50, 3.02, 2.61, 2.42); lambda 10 without clipping blew up (a task's inner
+loop diverged); with clipping, 5 CG steps (2.47, 0.73, 0.74, 0.84) and 2 (2.36, 0.78, 0.69, 0.87)
+turned upward, 1 step kept improving (2.62, 1.21, 0.75, 0.63). With the inner problem solved, the
+implicit gradient matches finite differences (tests); here the 10-step inner solve is far from
+solved, and more CG steps amplify directions of negative curvature.
 """
 from typing import ClassVar
 
@@ -54,7 +63,7 @@ def sine_learner(algorithm, seed=0, inner_lr=0.01, eval_steps=10):
         "maml-ga": lambda: MAML(net, inner_lr=inner_lr, inner_steps=1, agreement=True, **common),
         "reptile-ga": lambda: Reptile(net, inner_lr=inner_lr, inner_steps=5, agreement=True, **common),
         "caml": lambda: CAML(sine_mlp(seed=seed, context=4), inner_lr=1.0, inner_steps=1, **common),
-        "imaml": lambda: IMAML(net, inner_lr=inner_lr, inner_steps=10, reg=10.0, cg_steps=5, clip_norm=10.0, **common),
+        "imaml": lambda: IMAML(net, inner_lr=inner_lr, inner_steps=10, reg=10.0, cg_steps=1, clip_norm=10.0, **common),
         "pretrained": lambda: MAML(net, inner_lr=inner_lr, inner_steps=0, **common),
     }
     if algorithm not in builders:
