@@ -46,3 +46,18 @@ def test_sine_comparison_trains_every_algorithm_and_records_each(tmp_path):
     assert len(records) == 2 * len(COMPARISON) and {r["shot"] for r in records} == {5}
     assert all(0 < r["mean"] < 50 for r in records)
     assert (out / "sine-comparison.png").stat().st_size > 10_000
+
+
+def test_fewshot_models_can_have_their_own_learning_rate_halving():
+    import keras
+
+    from hands_on_meta.recipes import get
+
+    recipe = get("relation-omniglot")
+    cfg = recipe.config(train={"1shot": [5, 1, 19, 300, 100], "5shot": [5, 5, 15, 200]}, lr_halve_every=50)
+    assert recipe.budget(cfg, "1shot").endswith("Adam 0.001 halved every 100")
+    assert recipe.budget(cfg, "5shot").endswith("halved every 50")
+    learner = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    recipe.compile(learner, cfg, "1shot")
+    rate = learner.optimizer.learning_rate  # the schedule's value at the optimizer's step: 1e-3 at step 0
+    assert float(learner.optimizer._learning_rate(250)) == float(rate) / 4

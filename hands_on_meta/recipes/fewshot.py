@@ -2,8 +2,9 @@
 
 A subclass names its ``algorithm`` and implements ``build(cfg, way, shot)``, returning an uncompiled
 learner; this base trains one model per entry of ``cfg["train"]`` (``[way, shot, query]``, optionally a
-fourth entry: that model's number of episodes instead of ``cfg["steps"]``) on episodes of the training classes
-(Adam, learning rate halved every ``lr_halve_every`` episodes, as in Snell et al. 2017) and meta-tests
+fourth entry: that model's number of episodes instead of ``cfg["steps"]``, and a fifth: its own
+``lr_halve_every``) on episodes of the training classes (Adam, learning rate halved every
+``lr_halve_every`` episodes, as in Snell et al. 2017) and meta-tests
 on ``cfg["episodes"]`` episodes of the *test* classes for each ``[way, shot, model]`` of
 ``cfg["eval"]``, with a seed that training never uses.
 
@@ -67,14 +68,21 @@ class FewShotRecipe(Recipe):
         way, shot, query, *steps = cfg["train"][name]
         return way, shot, query, min(steps[0], cfg["steps"]) if steps else cfg["steps"]
 
+    @staticmethod
+    def halve_every(cfg, name):
+        """Episodes between halvings of model ``name``'s learning rate (its fifth ``train`` entry, if any)."""
+        row = cfg["train"][name]
+        return row[4] if len(row) > 4 else cfg["lr_halve_every"]
+
     def budget(self, cfg, name):
         """How model ``name`` was trained, for the record."""
         way, shot, query, steps = self.setting(cfg, name)
-        return f"{steps} episodes {way}-way {shot}-shot {query}-query ({cfg['split']} classes)"
+        return (f"{steps} episodes {way}-way {shot}-shot {query}-query ({cfg['split']} classes), "
+                f"Adam {cfg['lr']:g} halved every {self.halve_every(cfg, name)}")
 
-    def compile(self, learner, cfg):
-        schedule = keras.optimizers.schedules.ExponentialDecay(cfg["lr"], cfg["lr_halve_every"], 0.5,
-                                                               staircase=True)
+    def compile(self, learner, cfg, name=None):
+        halve = cfg["lr_halve_every"] if name is None else self.halve_every(cfg, name)
+        schedule = keras.optimizers.schedules.ExponentialDecay(cfg["lr"], halve, 0.5, staircase=True)
         learner.compile(optimizer=keras.optimizers.Adam(schedule))
 
     def train(self, cfg, out_dir):
@@ -84,7 +92,7 @@ class FewShotRecipe(Recipe):
             way, shot, query, steps = self.setting(cfg, name)
             keras.utils.set_random_seed(cfg["seed"] + i)
             learner = self.build_model(cfg, name, way, shot)
-            self.compile(learner, cfg)
+            self.compile(learner, cfg, name)
             episodes = episode_dataset(data, way, shot, query, seed=cfg["seed"] + 1000 * i,
                                        **self.episode_options(cfg, name))
             walls[name] = train(learner, episodes, steps, out_dir, name, cfg["steps_per_epoch"])

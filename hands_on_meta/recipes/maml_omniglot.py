@@ -64,7 +64,7 @@ class MAMLOmniglot(FewShotRecipe):
     description = "MAML, FOMAML, Meta-SGD, Reptile, ANIL, Proto-MAML on Omniglot 5-way 1/5-shot (+ MAML, running BN)"
     defaults: ClassVar[dict] = {
         **FewShotRecipe.defaults,
-        "train": {**_models(STANDARD, (1, 5)), **_models(["maml-running"], (1,))},
+        "train": {**_models(STANDARD, (1,)), **_models(["maml-running"], (1,)), **_models(STANDARD, (5,))},
         "eval": [[5, shot, f"{alg}-{shot}shot"] for alg in STANDARD for shot in (1, 5)] + [[5, 1, "maml-running-1shot"]],
         "steps": 2000, "steps_per_epoch": 100, "meta_batch": 32, "lr_halve_every": 10**9,
         "inner_lr": 0.4, "reptile_inner_lr": 0.1, "adml_epsilon": 0.1, "eval_steps": 3, "batch_norm": "transductive",
