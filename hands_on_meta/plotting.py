@@ -123,7 +123,8 @@ def plot_grouped_results(results, group, series, ylabel, title=None, log=False):
     table = {}
     for result, fields in results:
         table.setdefault(fields[series], {})[fields[group]] = result
-    groups = sorted({g for row in table.values() for g in row}, key=str)
+    groups = sorted({g for row in table.values() for g in row},
+                    key=lambda g: (0, g, "") if isinstance(g, (int, float)) else (1, 0, str(g)))  # 5 < 10 < 20
     width = 0.8 / len(table)
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups) * max(1, len(table) / 3)), 3.6))
     for i, (name, row) in enumerate(table.items()):
@@ -135,11 +136,17 @@ def plot_grouped_results(results, group, series, ylabel, title=None, log=False):
         for bar, r, fine in zip(bars, found, ok):
             if not fine:  # the mean is not finite: show the median, hatched, and say how many diverged
                 bar.set_hatch("///")
-                ax.annotate(f"median;\n{r.diverged} of {r.episodes}\ndiverged", (bar.get_x() + bar.get_width() / 2,
-                            bar.get_height()), ha="center", va="bottom", fontsize=6)
+                ax.annotate(f"{r.diverged}/{r.episodes}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                            ha="center", va="bottom", fontsize=7)
     ax.set_xticks(np.arange(len(groups)), [f"{group} = {g}" for g in groups])
     ax.set(ylabel=ylabel, title=title, yscale="log" if log else "linear")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    handles, labels = ax.get_legend_handles_labels()
+    if any(getattr(r, "diverged", 0) for row in table.values() for r in row.values()):
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(facecolor="white", edgecolor="black", hatch="///"))
+        labels.append("median: the mean is not finite\n(n/N episodes diverged)")
+    ax.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 

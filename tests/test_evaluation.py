@@ -85,4 +85,5 @@ def test_grouped_results_plot_a_diverged_result_as_its_hatched_median():
                                "shot", "algorithm", "MSE")
     bars = fig.axes[0].patches
     assert [round(b.get_height(), 3) for b in bars] == [0.2, 0.5] and bars[1].get_hatch() == "///"
-    assert any("1 of 600" in t.get_text() for t in fig.axes[0].texts)
+    assert any("1/600" in t.get_text() for t in fig.axes[0].texts)
+    assert "median" in fig.axes[0].get_legend().get_texts()[-1].get_text()
