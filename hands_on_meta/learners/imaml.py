@@ -7,7 +7,10 @@ with a proximal penalty; no gradient is recorded through them). At the solution
 ``d phi / d theta = (I + H / reg)^-1`` with ``H`` the Hessian of the support loss at ``phi``, so
 the task's meta-gradient is ``v = (I + H / reg)^-1 g``, ``g`` the query-loss gradient at ``phi``.
 :func:`conjugate_gradient` solves for ``v`` with ``cg_steps`` Hessian-vector products (double
-backpropagation). Memory does not grow with ``inner_steps``. Testing adapts with the same proximal
+backpropagation), stopping early where ``I + H / reg`` is not positive definite (a non-convex network's
+Hessian can have eigenvalues below ``-reg``). Memory does not grow with ``inner_steps``. The identity
+holds only where the inner problem is solved: take ``reg`` large enough and enough inner steps (or
+``clip_norm`` to keep the steps stable) for that. Testing adapts with the same proximal
 inner problem. Batch norm: transductive only.
 
 >>> import keras
