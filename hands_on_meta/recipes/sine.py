@@ -14,7 +14,8 @@ fits all tasks jointly
 the K support points of 600 held-out tasks (a seed training never uses) and scored by the MSE on
 ``test_query`` query points.
 
-iMAML settings, measured (2,000 meta-steps, K = 10, training query loss per 500 steps): lambda 1 with
+iMAML settings, measured (each ``IMAML(sine_mlp(), ...)`` fitted with Adam 1e-3 for 2,000 meta-steps on
+``sine_tasks(10, 10, seed=0, meta_batch=25)``, seed 0; training query loss per 500 steps): lambda 1 with
 5 steps leaves ``I + H / lambda`` indefinite (support-loss Hessian eigenvalues down to -9 on this ReLU
 MLP) and learned slowly (3.50, 3.02, 2.61, 2.42); lambda 10 without clipping blew up (a task's inner
 loop diverged); with clipping, 5 CG steps (2.47, 0.73, 0.74, 0.84) and 2 (2.36, 0.78, 0.69, 0.87)
