@@ -18,9 +18,12 @@ def train(learner, episodes, steps, out_dir, name, steps_per_epoch=1000, verbose
 
     Callbacks: ``BackupAndRestore`` (a rerun after an interruption resumes from the last finished
     epoch), ``TerminateOnNaN`` and ``CSVLogger`` (``out_dir/name.log.csv``). Returns the training
-    wall time in seconds, including the finished epochs of interrupted runs (``out_dir/name.wall.json``). A finished run leaves ``out_dir/name.done.json``; when it records the same
-    ``steps``, the saved weights are loaded into ``learner`` instead of training again (delete the
-    file to retrain).
+    wall time in seconds, including the finished epochs of interrupted runs (``out_dir/name.wall.json``).
+    A finished run leaves ``out_dir/name.done.json``; when it records the same ``steps``, the saved
+    weights are loaded into ``learner`` instead of training again; when it records fewer (a multiple of
+    ``steps_per_epoch``), training goes on from the saved weights and optimizer state up to ``steps``, as
+    a resumed run would (the learning-rate schedule continues from the saved step; the wall time adds
+    up). Delete ``done.json`` to retrain from scratch.
     """
     steps = check_int("steps", steps, 1)
     steps_per_epoch = min(check_int("steps_per_epoch", steps_per_epoch, 1), steps)
@@ -29,16 +32,19 @@ def train(learner, episodes, steps, out_dir, name, steps_per_epoch=1000, verbose
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     done, saved = out_dir / f"{name}.done.json", out_dir / f"{name}.keras"
+    finished, finished_wall = 0, 0.0
     if done.is_file() and saved.is_file():
         info = json.loads(done.read_text())
-        if info.get("steps") == steps:
+        if info["steps"] == steps or (info["steps"] < steps and info["steps"] % steps_per_epoch == 0):
             if learner.optimizer is not None and not learner.optimizer.built:  # restore its state too, quietly
                 learner.optimizer.build(getattr(learner, "outer_variables", learner.trainable_variables))
             learner.load_weights(saved)
-            return float(info["wall_s"])
+            if info["steps"] == steps:
+                return float(info["wall_s"])
+            finished, finished_wall = info["steps"], float(info["wall_s"])
     backup, clock = out_dir / f"{name}.backup", out_dir / f"{name}.wall.json"
     # wall time of the epochs finished before an interruption (BackupAndRestore resumes after them)
-    before = json.loads(clock.read_text())["wall_s"] if backup.exists() and clock.is_file() else 0.0
+    before = json.loads(clock.read_text())["wall_s"] if backup.exists() and clock.is_file() else finished_wall
     start = time.perf_counter()
     callbacks = [
         keras.callbacks.BackupAndRestore(str(backup)),
@@ -50,7 +56,7 @@ def train(learner, episodes, steps, out_dir, name, steps_per_epoch=1000, verbose
     if verbose == "auto":  # a live bar on a terminal, one line per epoch in logs
         verbose = 1 if sys.stdout.isatty() else 2
     history = learner.fit(episodes, steps_per_epoch=steps_per_epoch, epochs=steps // steps_per_epoch,
-                          callbacks=callbacks, verbose=verbose)
+                          initial_epoch=finished // steps_per_epoch, callbacks=callbacks, verbose=verbose)
     wall = before + time.perf_counter() - start
     if any(math.isnan(value) for value in history.history.get("loss", [])):
         raise FloatingPointError(f"training {name} produced a NaN loss; see {out_dir / (name + '.log.csv')}")

@@ -69,3 +69,25 @@ def test_an_interrupted_run_resumes_and_counts_the_time_of_its_finished_epochs(t
     assert (tmp_path / "run.log.csv").read_text().count("epoch") == 1  # resumed: one header...
     assert len((tmp_path / "run.log.csv").read_text().strip().splitlines()) == 3  # ...and epochs 1 and 2 once
     assert not (tmp_path / "run.wall.json").exists()
+
+
+def test_a_finished_run_extended_to_more_steps_equals_one_longer_run(tmp_path):
+    keras.utils.set_random_seed(0)
+    straight = tiny_protonet()
+    initial = [np.asarray(w) for w in straight.weights]
+    train(straight, random_episodes(), 8, tmp_path / "straight", "run", steps_per_epoch=2, verbose=0)
+
+    short = tiny_protonet()
+    for variable, value in zip(short.weights, initial):
+        variable.assign(value)
+    first_wall = train(short, random_episodes(), 4, tmp_path, "run", steps_per_epoch=2, verbose=0)
+    longer = tiny_protonet()  # fresh weights: the extension starts from the saved ones
+    wall = train(longer, random_episodes(), 8, tmp_path, "run", steps_per_epoch=2, verbose=0)
+    assert wall >= first_wall
+    assert int(longer.optimizer.iterations) == 8
+    assert json.loads((tmp_path / "run.done.json").read_text())["steps"] == 8
+    assert len((tmp_path / "run.log.csv").read_text().strip().splitlines()) == 5  # header + epochs 1-4 once
+    for a, b in zip(straight.weights, longer.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    with pytest.raises(AssertionError):  # and it did train further
+        np.testing.assert_allclose(np.asarray(short.weights[0]), np.asarray(longer.weights[0]), atol=1e-6)
