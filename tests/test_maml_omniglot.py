@@ -4,7 +4,7 @@ import keras
 
 from hands_on_meta.episodes import episode_dataset
 from hands_on_meta.evaluation import meta_test
-from hands_on_meta.recipes import get, reproduce
+from hands_on_meta.recipes import reproduce
 from hands_on_meta.recipes.maml_omniglot import ALGORITHMS, STANDARD, omniglot_learner
 
 
@@ -34,17 +34,3 @@ def test_adml_recipe_records_clean_and_attacked_accuracy(mirror, tmp_path):
     assert [(r["algorithm"], r["setting"]) for r in records] == [
         ("MAML", "clean"), ("MAML", "FGSM epsilon 0.1"), ("ADML", "clean"), ("ADML", "FGSM epsilon 0.1")]
 
-
-def test_adml_reuses_the_maml_model_of_maml_omniglot_only_with_the_same_settings(tmp_path):
-    recipe = get("adml-omniglot")
-    shared = tmp_path / "maml-omniglot"
-    shared.mkdir()
-    for suffix in (".keras", ".done.json", ".log.csv"):
-        (shared / f"maml-1shot{suffix}").write_text(suffix)
-    assert not recipe.reuse_maml(recipe.config(inner_lr=0.3), tmp_path / "a")
-    assert not recipe.reuse_maml(recipe.config(quick=True), tmp_path / "b")
-    assert not (tmp_path / "a").exists()
-    assert recipe.reuse_maml(recipe.config(), tmp_path / "adml-omniglot")
-    assert (tmp_path / "adml-omniglot" / "maml-1shot.keras").read_text() == ".keras"
-    (shared / "maml-1shot.done.json").unlink()
-    assert not recipe.reuse_maml(recipe.config(), tmp_path / "c")
