@@ -33,4 +33,3 @@ def test_adml_recipe_records_clean_and_attacked_accuracy(mirror, tmp_path):
     records, _ = reproduce("adml-omniglot", tmp_path / "run", tmp_path / "results", quick=True, command="test")
     assert [(r["algorithm"], r["setting"]) for r in records] == [
         ("MAML", "clean"), ("MAML", "FGSM epsilon 0.1"), ("ADML", "clean"), ("ADML", "FGSM epsilon 0.1")]
-
