@@ -6,11 +6,13 @@
     hands-on-meta train sine-maml --out runs/sine
     hands-on-meta evaluate sine-maml --out runs/sine
     hands-on-meta reproduce sine-maml       # train + evaluate + record in results/ + plot
+    hands-on-meta reproduce maml-omniglot --only maml-1shot   # one model of a recipe
     hands-on-meta results                   # regenerate RESULTS.md from results/*.jsonl
 """
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -51,6 +53,11 @@ def _recipe_args(args):
     return overrides
 
 
+def _config(recipe, args):
+    cfg = recipe.config(args.quick, **_recipe_args(args))
+    return recipe.select(cfg, args.only) if args.only else cfg
+
+
 def _out_dir(args):
     return Path(args.out or Path("runs") / args.recipe)
 
@@ -59,7 +66,7 @@ def _train(args):
     from hands_on_meta import recipes
 
     recipe = recipes.get(args.recipe)
-    cfg = recipe.config(args.quick, **_recipe_args(args))
+    cfg = _config(recipe, args)
     _, walls = recipe.train(cfg, _out_dir(args))
     for name, wall in walls.items():
         print(f"trained {name} in {wall:.0f} s -> {_out_dir(args) / (name + '.keras')}")
@@ -70,7 +77,7 @@ def _evaluate(args):
     from hands_on_meta import recipes
 
     recipe = recipes.get(args.recipe)
-    cfg = recipe.config(args.quick, **_recipe_args(args))
+    cfg = _config(recipe, args)
     recipe.evaluate(recipe.load(_out_dir(args)), cfg)
     return 0
 
@@ -79,9 +86,9 @@ def _reproduce(args):
     from hands_on_meta import recipes
     from hands_on_meta.evaluation import write_results_md
 
-    command = "hands-on-meta " + " ".join(sys.argv[1:])
+    command = shlex.join(["hands-on-meta", *args.argv])
     records, plot = recipes.reproduce(args.recipe, _out_dir(args), args.results, args.quick, command=command,
-                                      **_recipe_args(args))
+                                      only=args.only, **_recipe_args(args))
     print(f"recorded {len(records)} result(s) in {args.results}/")
     if plot:
         print(f"plot: {plot}")
@@ -114,6 +121,8 @@ def build_parser():
         cmd.add_argument("--seed", type=int, help="random seed (default 0)")
         cmd.add_argument("--quick", action="store_true", help="a small smoke-run budget")
         cmd.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe setting")
+        cmd.add_argument("--only", action="append", metavar="MODEL",
+                         help="only this model of the recipe (repeatable), e.g. maml-1shot of maml-omniglot")
         cmd.add_argument("--results", default="results", help="folder of result records (reproduce)")
         cmd.add_argument("--table", default="RESULTS.md", help="table regenerated after a full reproduce")
         cmd.set_defaults(func=func)
@@ -136,7 +145,9 @@ def _recipes(args):
 
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as err:

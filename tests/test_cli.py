@@ -61,3 +61,18 @@ def test_fewshot_models_can_have_their_own_learning_rate_halving():
     recipe.compile(learner, cfg, "1shot")
     rate = learner.optimizer.learning_rate  # the schedule's value at the optimizer's step: 1e-3 at step 0
     assert float(learner.optimizer._learning_rate(250)) == float(rate) / 4
+
+
+def test_reproduce_only_one_model_of_a_recipe(tmp_path, capsys):
+    out, results = tmp_path / "run", tmp_path / "results"
+    args = ["--quick", "--set", "steps=10", "--set", "steps_per_epoch=10", "--set", "episodes=10", "--out", str(out)]
+    assert main(["reproduce", "protonet-omniglot", *args, "--only", "1shot", "--results", str(results)]) == 0
+    records = [json.loads(line) for line in (results / "protonet.jsonl").read_text().splitlines()]
+    assert [(r["way"], r["shot"]) for r in records] == [(5, 1), (20, 1)]
+    assert "--only 1shot" in records[0]["command"]
+    assert sorted(path.name for path in out.glob("*.keras")) == ["1shot.keras"]
+    assert (out / "protonet-omniglot-1shot.png").exists()
+    assert main(["train", "protonet-omniglot", *args, "--only", "2shot"]) == 2
+    assert "has no models ['2shot']; it has ['1shot', '5shot']" in capsys.readouterr().err
+    assert main(["train", "sine-maml", "--quick", "--only", "maml-k10"]) == 2
+    assert "--only is not available" in capsys.readouterr().err

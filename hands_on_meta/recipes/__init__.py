@@ -29,6 +29,10 @@ class Recipe:
         cfg.update({key: value for key, value in overrides.items() if value is not None})
         return cfg
 
+    def select(self, cfg, models):
+        """``cfg`` restricted to the named ``models`` (``--only``); recipes with several models override it."""
+        raise ValueError(f"recipe {self.name!r} trains its models together; --only is not available for it")
+
     def train(self, cfg, out_dir):
         """Train every model of the recipe; return ``({name: learner}, {name: wall seconds})``."""
         raise NotImplementedError
@@ -108,12 +112,16 @@ def notebook_train(name, quick, quick_settings=None, **overrides):
     return recipe, cfg, out_dir, models
 
 
-def reproduce(name, out_dir, results_dir="results", quick=False, command=None, **overrides):
-    """Train, evaluate on held-out data, record every result and save the plot. Returns the records."""
+def reproduce(name, out_dir, results_dir="results", quick=False, command=None, only=None, **overrides):
+    """Train, evaluate on held-out data, record every result and save the plot; ``only``: just these
+    models of the recipe (their results are recorded as each is done, so a long recipe can be
+    reproduced a model at a time). Returns ``(records, plot path)``."""
     from hands_on_meta.evaluation import record
 
     recipe = get(name)
     cfg = recipe.config(quick, **overrides)
+    if only:
+        cfg = recipe.select(cfg, only)
     start = time.perf_counter()
     models, walls = recipe.train(cfg, out_dir)
     records = []
@@ -122,5 +130,5 @@ def reproduce(name, out_dir, results_dir="results", quick=False, command=None, *
         model = fields.pop("model")
         records.append(record(result, wall_s=walls.get(model, time.perf_counter() - start),
                               results_dir=results_dir, command=command, **fields))
-    plot = recipe.plot(models, cfg, Path(out_dir) / f"{name}.png")
+    plot = recipe.plot(models, cfg, Path(out_dir) / f"{name}{'-' + '+'.join(only) if only else ''}.png")
     return records, plot

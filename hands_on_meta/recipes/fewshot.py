@@ -80,6 +80,22 @@ class FewShotRecipe(Recipe):
         return (f"{steps} episodes {way}-way {shot}-shot {query}-query ({cfg['split']} classes), "
                 f"Adam {cfg['lr']:g} halved every {self.halve_every(cfg, name)}")
 
+    def select(self, cfg, models):
+        """``cfg`` with only the training and evaluation rows of ``models`` (evaluation rows of models
+        derived from them included).
+
+        >>> from hands_on_meta.recipes import get
+        >>> recipe = get("protonet-omniglot")
+        >>> cfg = recipe.select(recipe.config(), ["5shot"])
+        >>> list(cfg["train"]), cfg["eval"]
+        (['5shot'], [[5, 5, '5shot'], [20, 5, '5shot']])
+        """
+        unknown = [name for name in models if name not in cfg["train"]]
+        if unknown:
+            raise ValueError(f"recipe {self.name!r} has no models {unknown}; it has {list(cfg['train'])}")
+        return {**cfg, "train": {name: row for name, row in cfg["train"].items() if name in models},
+                "eval": [row for row in cfg["eval"] if row[2].split("+")[0] in models]}
+
     def compile(self, learner, cfg, name=None):
         halve = cfg["lr_halve_every"] if name is None else self.halve_every(cfg, name)
         schedule = keras.optimizers.schedules.ExponentialDecay(cfg["lr"], halve, 0.5, staircase=True)
