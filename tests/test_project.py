@@ -42,3 +42,20 @@ def test_notebooks_import_hands_on_meta_before_tensorflow():
         theirs = next((i for i, name in enumerate(imports) if name.split(".")[0] in ("keras", "tensorflow")),
                       len(imports))
         assert ours <= theirs, f"{path.name} imports {imports[theirs]} before hands_on_meta"
+
+
+def test_committed_models_match_their_recipe_and_records():
+    """Each model in models/RECIPE was trained for the meta-steps its recipe now asks for (else a
+    notebook's full run would train it again), and has a recorded result made with --out models/RECIPE."""
+    from hands_on_meta.recipes import get
+
+    records = [json.loads(line) for path in (ROOT / "results").glob("*.jsonl") for line in path.read_text().splitlines()]
+    done_files = sorted((ROOT / "models").glob("*/*.done.json"))
+    for done in done_files:
+        recipe_name, model = done.parent.name, done.name.removesuffix(".done.json")
+        recipe = get(recipe_name)
+        assert json.loads(done.read_text())["steps"] == recipe.setting(recipe.config(), model)[3], done
+        assert (done.parent / f"{model}.keras").is_file() and (done.parent / f"{model}.log.csv").is_file()
+        commands = [r["command"] for r in records if f"--out models/{recipe_name}" in r["command"]
+                    and f"--only {model}" in r["command"]]
+        assert commands, f"no recorded result of {done.parent.name}/{model}"

@@ -82,8 +82,9 @@ def _load_all():
 
 
 def notebook_setup(name, quick, quick_settings=None, **overrides):
-    """``(recipe, cfg, out_dir)`` for a notebook. Full run: the recipe's config and ``runs/<name>`` of
-    this checkout, so :meth:`Recipe.train` reuses the models ``hands-on-meta reproduce <name>`` trained
+    """``(recipe, cfg, out_dir)`` for a notebook. Full run: the recipe's config and the folder of its
+    trained models in this checkout, ``models/<name>`` (committed for recipes that take hours) or else
+    ``runs/<name>``, so :meth:`Recipe.train` reuses the models ``hands-on-meta reproduce <name>`` trained
     (and trains them otherwise). ``quick``: the quick config updated by ``quick_settings``, in a fresh
     temporary folder. ``overrides`` apply to both.
 
@@ -96,7 +97,9 @@ def notebook_setup(name, quick, quick_settings=None, **overrides):
     recipe = get(name)
     if quick:
         return recipe, recipe.config(quick=True, **{**(quick_settings or {}), **overrides}), Path(tempfile.mkdtemp())
-    return recipe, recipe.config(**overrides), Path(__file__).resolve().parents[2] / "runs" / name
+    root = Path(__file__).resolve().parents[2]
+    committed = root / "models" / name
+    return recipe, recipe.config(**overrides), committed if committed.is_dir() else root / "runs" / name
 
 
 def notebook_train(name, quick, quick_settings=None, **overrides):
