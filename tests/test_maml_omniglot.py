@@ -33,3 +33,15 @@ def test_adml_recipe_records_clean_and_attacked_accuracy(mirror, tmp_path):
     records, _ = reproduce("adml-omniglot", tmp_path / "run", tmp_path / "results", quick=True, command="test")
     assert [(r["algorithm"], r["setting"]) for r in records] == [
         ("MAML", "clean"), ("MAML", "FGSM epsilon 0.1"), ("ADML", "clean"), ("ADML", "FGSM epsilon 0.1")]
+
+
+def test_inner_learning_rate_per_algorithm_and_in_the_budget():
+    from hands_on_meta.recipes import get
+
+    recipe = get("maml-omniglot")
+    cfg = recipe.config(inner_lr={"maml": 0.4})
+    assert recipe.build_model(cfg, "maml-1shot", 5, 1).inner_lr == 0.4
+    assert recipe.build_model(cfg, "reptile-1shot", 5, 1).inner_lr == 0.1
+    assert ", inner lr 0.4, Adam 0.001 halved every 4000" in recipe.budget(cfg, "maml-1shot")
+    cfg = recipe.config(inner_lr=0.2)
+    assert recipe.build_model(cfg, "fomaml-5shot", 5, 5).inner_lr == 0.2 and "inner lr 0.2," in recipe.budget(cfg, "anil-1shot")
