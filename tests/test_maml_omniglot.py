@@ -25,8 +25,8 @@ def test_maml_learns_one_shot_omniglot(mirror, omniglot_test):
     maml.fit(episode_dataset(load_omniglot("train", verbose=False), 5, 1, 5, seed=0, meta_batch=4),
              steps_per_epoch=150, epochs=1, verbose=0)
     result = meta_test(maml, episode_dataset(omniglot_test, 5, 1, 5, seed=1, meta_batch=10), 100, allow_fewer=True)
-    # measured 44.6% (seed 0); the test asks for chance (20%) + 15 points
-    assert result.mean > 35, f"FOMAML after 150 meta-steps of 4 tasks: {result} on held-out classes (chance 20%)"
+    # measured 77.2% (seed 0) with inner lr 0.1 (44.6% with 0.4); the test asks for chance (20%) + 40 points
+    assert result.mean > 60, f"FOMAML after 150 meta-steps of 4 tasks: {result} on held-out classes (chance 20%)"
 
 
 def test_adml_recipe_records_clean_and_attacked_accuracy(mirror, tmp_path):
