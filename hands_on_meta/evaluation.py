@@ -264,13 +264,18 @@ def verification_test(learner, episodes, threshold, n_episodes=MIN_EPISODES, all
     return VerificationResult(labels, scores, float(threshold), time.perf_counter() - start)
 
 
-def _commit():
+def _commit(package=None):
+    """Short hash of HEAD, ``+dirty`` when the code in ``package`` differs from it (results, notebooks
+    and tests do not change what a run computes); ``package`` defaults to this package's folder."""
+    package = package or Path(__file__).resolve().parent
+
+    def git(*args):
+        return subprocess.run(["git", *args], check=False, capture_output=True, text=True, cwd=package, timeout=10)
+
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parent, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], check=False, capture_output=True,
-                               text=True, cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip()
-        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".").stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "") if head.returncode == 0 else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 

@@ -87,3 +87,26 @@ def test_grouped_results_plot_a_diverged_result_as_its_hatched_median():
     assert [round(b.get_height(), 3) for b in bars] == [0.2, 0.5] and bars[1].get_hatch() == "///"
     assert any("1/600" in t.get_text() for t in fig.axes[0].texts)
     assert "median" in fig.axes[0].get_legend().get_texts()[-1].get_text()
+
+
+def test_record_commit_is_dirty_only_when_the_package_code_changed(tmp_path):
+    import subprocess
+
+    from hands_on_meta.evaluation import _commit
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "code.py").write_text("x = 1\n")
+    (tmp_path / "results.jsonl").write_text("")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "c")
+    head = _commit(tmp_path / "pkg")
+    assert len(head) >= 7 and not head.endswith("+dirty")
+    (tmp_path / "results.jsonl").write_text("{}\n")      # a new record: the code is unchanged
+    assert _commit(tmp_path / "pkg") == head
+    (tmp_path / "pkg" / "code.py").write_text("x = 2\n")
+    assert _commit(tmp_path / "pkg") == head + "+dirty"

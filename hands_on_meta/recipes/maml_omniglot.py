@@ -16,7 +16,8 @@ on 5-way episodes of the train+val classes, ``meta_batch`` tasks per meta-step, 
 Inner learning rate (``inner_lr``, one per algorithm): 0.1, not the MAML paper's 0.4, chosen by
 measurement: training accuracy after 100/200/300 meta-steps (1-shot, 32 tasks) was, with 0.4 / 0.1,
 MAML 52/73/81% / 69/86/90%, FOMAML 33/44/45% / 61/83/88%, Meta-SGD 52/73/83% / 71/88/93% (the paper's
-step suits its 60,000 meta-steps; first-order MAML hardly learns with it).
+step suits its 60,000 meta-steps; first-order MAML hardly learns with it). After 6,000 meta-steps MAML
+tests the same with either (5-way 1-shot: 97.21 ± 0.33 with 0.4, 97.24 ± 0.30 with 0.1).
 
 Training episodes have as many query examples per class as support examples (1-shot: 5 queries per
 task), as in the MAML reference code. Measured here (MAML, 1-shot, 32 tasks, 2 CPU cores): training
