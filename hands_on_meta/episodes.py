@@ -168,8 +168,19 @@ def check_episodes(episodes, n_way=None, example_shape=None):
         return tf.identity(n_found)
 
 
-def _compatible(a, b):
-    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+def interleave_classes(x, y):
+    """One episode's ``x`` and ``y`` (laid out class by class, as :func:`episode_dataset` makes them)
+    reordered so the classes alternate: rows ``(class 0, shot 0), (class 1, shot 0), ..., (class 0,
+    shot 1), ...``. Then any ``N * m`` consecutive rows hold ``m`` examples of every class (balanced
+    mini-batches for Reptile's inner loop).
+
+    >>> x, y = interleave_classes(tf.range(6), tf.constant([0, 0, 0, 1, 1, 1]))
+    >>> x.numpy().tolist(), y.numpy().tolist()
+    ([0, 3, 1, 4, 2, 5], [0, 1, 0, 1, 0, 1])
+    """
+    n_way = tf.reduce_max(tf.cast(y, tf.int32)) + 1
+    order = tf.reshape(tf.transpose(tf.reshape(tf.range(tf.shape(y)[0]), [n_way, -1])), [-1])
+    return tf.gather(x, order), tf.gather(y, order)
 
 
 def _compatible(a, b):

@@ -28,7 +28,7 @@ def forward(model, weights, x, training=True):
 
 
 def adapt(model, x, y, loss_fn, steps=1, learning_rate=0.01, first_order=False, weights=None,
-          adapt_mask=None, training=True, penalty=None, clip_norm=None):
+          adapt_mask=None, training=True, penalty=None, clip_norm=None, batch_size=None):
     """Fast weights after ``steps`` SGD steps of ``loss_fn(y, model(x))`` from ``weights``.
 
     ``weights``: start point (default: the model's trainable variables). ``learning_rate``: a float,
@@ -39,6 +39,8 @@ def adapt(model, x, y, loss_fn, steps=1, learning_rate=0.01, first_order=False, 
     ``clip_norm``: if given, each step's gradients are rescaled to at most this global norm (a step can
     then move the weights by at most ``learning_rate * clip_norm``, so a task whose loss is too sharp
     for the learning rate cannot blow up).
+    ``batch_size``: if given, step ``j`` uses only rows ``j*batch_size ...`` of ``x`` and ``y`` (the next
+    mini-batch, wrapping around; Reptile's inner loop), so arrange the rows as the batches should be.
     Returns a list of tensors in the order of ``model.trainable_variables``.
     """
     # Reading each variable into a tensor keeps the link to it for an outer tape (the meta-gradient).
@@ -52,9 +54,10 @@ def adapt(model, x, y, loss_fn, steps=1, learning_rate=0.01, first_order=False, 
         rates = list(rate) if isinstance(rate, (list, tuple)) else [rate] * n
         if len(rates) != n:
             raise ValueError(f"learning_rate needs one entry per trainable weight ({n}), got {len(rates)}")
+        batch_x, batch_y = (x, y) if batch_size is None else _rows(step, batch_size, x, y)
         with tf.GradientTape() as tape:
             tape.watch(fast)
-            loss = loss_fn(y, forward(model, fast, x, training))
+            loss = loss_fn(batch_y, forward(model, fast, batch_x, training))
             if penalty is not None:
                 loss = loss + penalty(fast)
         grads = tape.gradient(loss, fast)
@@ -70,3 +73,10 @@ def adapt(model, x, y, loss_fn, steps=1, learning_rate=0.01, first_order=False, 
             new.append(w - rate * g)
         fast = new
     return fast
+
+
+def _rows(step, batch_size, *arrays):
+    """The ``step``-th mini-batch of ``batch_size`` rows of each of ``arrays`` (cycling through them)."""
+    n = tf.shape(arrays[0])[0]
+    rows = (step * batch_size + tf.range(batch_size)) % n
+    return [tf.gather(a, rows) for a in arrays]

@@ -11,7 +11,9 @@ from hands_on_meta.recipes.maml_omniglot import ALGORITHMS, STANDARD, omniglot_l
 def test_recipe_trains_and_records_every_algorithm(mirror, tmp_path):
     records, plot = reproduce("maml-omniglot", tmp_path / "run", tmp_path / "results", quick=True, command="test")
     assert sorted(r["algorithm"] for r in records) == sorted(ALGORITHMS[alg] for alg in STANDARD)
-    assert all(r["budget"].startswith("4 meta-steps x 2 episodes 5-way 1-shot") for r in records)
+    assert all(r["budget"].startswith("4 meta-steps x 2 episodes 5-way " + ("10-shot 1-query" if r["algorithm"] ==
+                                                                              "Reptile" else "1-shot 1-query"))
+               for r in records)
     assert all(0 <= r["mean"] <= 100 and r["episodes"] == 20 for r in records)
     assert plot.stat().st_size > 10_000
 
@@ -29,6 +31,20 @@ def test_maml_learns_one_shot_omniglot(mirror, omniglot_test):
     assert result.mean > 60, f"FOMAML after 150 meta-steps of 4 tasks: {result} on held-out classes (chance 20%)"
 
 
+def test_reptile_learns_one_shot_omniglot_from_mini_batches(mirror, omniglot_test):
+    """The recipe's Reptile: 10-shot training tasks, each inner step on the next 10 drawings."""
+    from hands_on_meta.datasets import load_omniglot
+
+    keras.utils.set_random_seed(0)
+    reptile = omniglot_learner("reptile")
+    reptile.compile(optimizer=keras.optimizers.Adam(1e-3))
+    reptile.fit(episode_dataset(load_omniglot("train", verbose=False), 5, 10, 1, seed=0, meta_batch=4),
+                steps_per_epoch=150, epochs=1, verbose=0)
+    result = meta_test(reptile, episode_dataset(omniglot_test, 5, 1, 5, seed=1, meta_batch=10), 100, allow_fewer=True)
+    # measured 78.2%; the same budget with all 5 drawings of 1-shot tasks at every inner step: 62.0%
+    assert result.mean > 70, f"Reptile after 150 meta-steps of 4 tasks: {result} on held-out classes (chance 20%)"
+
+
 def test_adml_recipe_records_clean_and_attacked_accuracy(mirror, tmp_path):
     records, _ = reproduce("adml-omniglot", tmp_path / "run", tmp_path / "results", quick=True, command="test")
     assert [(r["algorithm"], r["setting"]) for r in records] == [
@@ -41,7 +57,8 @@ def test_inner_learning_rate_per_algorithm_and_in_the_budget():
     recipe = get("maml-omniglot")
     cfg = recipe.config(inner_lr={"maml": 0.4})
     assert recipe.build_model(cfg, "maml-1shot", 5, 1).inner_lr == 0.4
-    assert recipe.build_model(cfg, "reptile-1shot", 5, 1).inner_lr == 0.1
+    reptile = recipe.build_model(cfg, "reptile-10shot", 5, 1)
+    assert reptile.inner_lr == 0.1 and reptile.inner_batch == 10
     assert ", inner lr 0.4, Adam 0.001 halved every 4000" in recipe.budget(cfg, "maml-1shot")
     cfg = recipe.config(inner_lr=0.2)
     assert recipe.build_model(cfg, "fomaml-5shot", 5, 5).inner_lr == 0.2 and "inner lr 0.2," in recipe.budget(cfg, "anil-1shot")

@@ -8,7 +8,9 @@ from test_inner_loop import meta_loss, mlp64, regression_task
 from hands_on_meta.datasets.sine import sine_tasks
 from hands_on_meta.evaluation import meta_test
 from hands_on_meta.gradient_agreement import agreement_weights, combine
+from hands_on_meta.inner_loop import adapt
 from hands_on_meta.learners import MAML, MetaSGD, Reptile
+from hands_on_meta.learners.base import task_loss
 from hands_on_meta.recipes.sine import sine_mlp
 
 
@@ -63,15 +65,17 @@ def linear_net():
     return keras.Sequential([keras.Input((2,), dtype="float64"), keras.layers.Dense(1, use_bias=False, dtype="float64")])
 
 
-def test_reptile_update_matches_the_analytic_update_on_quadratic_tasks():
+@pytest.mark.parametrize("batch", [None, 4])
+def test_reptile_update_matches_the_analytic_update_on_quadratic_tasks(batch):
     """Task i: least squares ||X_i w - y_i||^2 / n, whose SGD steps are affine in w: the k-step
-    adapted weights and the Reptile update have a closed form."""
+    adapted weights and the Reptile update have a closed form. With ``inner_batch`` step j uses rows
+    j*batch, j*batch + 1, ... (mod n)."""
     rng = np.random.default_rng(0)
     n_tasks, n, k, alpha, epsilon = 3, 6, 4, 0.1, 0.5
     x, w_true = rng.normal(size=(n_tasks, n, 2)), rng.normal(size=(n_tasks, 2, 1))
     y = x @ w_true
     net = linear_net()
-    reptile = Reptile(net, task="regression", inner_lr=alpha, inner_steps=k)
+    reptile = Reptile(net, task="regression", inner_lr=alpha, inner_steps=k, inner_batch=batch)
     reptile.compile(optimizer=keras.optimizers.SGD(epsilon))
     w0 = net.trainable_variables[0].numpy().copy()
     episodes = {"support_x": x, "support_y": y, "query_x": x, "query_y": y}
@@ -80,11 +84,32 @@ def test_reptile_update_matches_the_analytic_update_on_quadratic_tasks():
     adapted = []
     for i in range(n_tasks):
         w = w0.copy()
-        for _ in range(k):
-            w = w - alpha * 2 / n * x[i].T @ (x[i] @ w - y[i])
+        for j in range(k):
+            rows = np.arange(n) if batch is None else (j * batch + np.arange(batch)) % n
+            w = w - alpha * 2 / len(rows) * x[i][rows].T @ (x[i][rows] @ w - y[i][rows])
         adapted.append(w)
     expected = w0 + epsilon * (np.mean(adapted, axis=0) - w0)
     np.testing.assert_allclose(net.trainable_variables[0].numpy(), expected, rtol=1e-10)
+
+
+def test_inner_batches_of_a_classification_episode_hold_every_class():
+    """``inner_batch=2`` on a 2-way 3-shot episode: the inner steps see the support rows (0, 3), (1, 4),
+    (2, 5), one drawing of each class, while meta-training; testing adapts on all six."""
+    net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    x, y = tf.random.normal((6, 3), seed=1), tf.constant([0, 0, 0, 1, 1, 1])
+    maml = MAML(net, inner_lr=0.5, inner_steps=3, inner_batch=2)
+    loss = lambda labels, logits: task_loss("classification", labels, logits)
+    fast = net.trainable_variables
+    for rows in ([0, 3], [1, 4], [2, 5]):
+        fast = adapt(net, tf.gather(x, rows), tf.gather(y, rows), loss, steps=1, learning_rate=0.5, weights=fast)
+    for got, want in zip(maml.adapted_weights(x, y, 3, training=True), fast):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+    whole = adapt(net, x, y, loss, steps=3, learning_rate=0.5)
+    for got, want in zip(maml.adapted_weights(x, y, 3, training=False), whole):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+    assert MAML.from_config(maml.get_config()).inner_batch == 2
+    with pytest.raises(ValueError, match="inner_batch must be >= 1"):
+        MAML(net, inner_batch=0)
 
 
 def test_gradient_agreement_weights_match_a_hand_computed_example():

@@ -12,7 +12,9 @@ network on query points directly: the "pretrained" baseline, fine-tuned with ``e
 
 ``inner_lr`` is one rate, or a list of per-step rates (``[0.4, 0.2]``: 0.4 for the first step, 0.2 for
 the second and any later one, e.g. the extra ``eval_steps`` at test time). ``clip_norm`` rescales each
-inner step's gradients to at most that global norm (default None: plain SGD steps).
+inner step's gradients to at most that global norm (default None: plain SGD steps). ``inner_batch``: if
+given, each inner step of meta-training uses the next ``inner_batch`` support examples instead of all of
+them (classes interleaved, so a batch is balanced), as Reptile does; testing adapts on the whole support set.
 
 ``batch_norm`` (networks with BatchNorm layers): ``"transductive"`` (default, as MAML's reference
 code) normalises every forward pass with the statistics of the batch at hand, the support set while
@@ -31,6 +33,7 @@ and tests with them, support and queries alike: every query is classified on its
 import keras
 import tensorflow as tf
 
+from hands_on_meta.episodes import interleave_classes
 from hands_on_meta.gradient_agreement import combine
 from hands_on_meta.inner_loop import adapt
 from hands_on_meta.learners.base import EpisodicLearner, built_model, task_loss
@@ -44,7 +47,8 @@ class MAML(EpisodicLearner):
     """Model-agnostic meta-learning around any built Keras ``network`` (see module docstring)."""
 
     def __init__(self, network, task="classification", inner_lr=0.01, inner_steps=1, eval_steps=None,
-                 first_order=False, anil=False, agreement=False, batch_norm="transductive", clip_norm=None, **kwargs):
+                 first_order=False, anil=False, agreement=False, batch_norm="transductive", clip_norm=None,
+                 inner_batch=None, **kwargs):
         super().__init__(task=task, **kwargs)
         network = built_model(network, "network")
         rates = inner_lr if isinstance(inner_lr, (list, tuple)) else [inner_lr]
@@ -63,6 +67,7 @@ class MAML(EpisodicLearner):
         if clip_norm is not None and not (isinstance(clip_norm, (int, float)) and clip_norm > 0):
             raise ValueError(f"clip_norm must be None or a positive number, got {clip_norm!r}")
         self.clip_norm = None if clip_norm is None else float(clip_norm)
+        self.inner_batch = check_int("inner_batch", inner_batch, 1, allow_none=True)
         self.built = True  # all weights live in the built network
 
     def learning_rates(self):
@@ -100,10 +105,14 @@ class MAML(EpisodicLearner):
 
     def adapted_weights(self, support_x, support_y, steps, training=True):
         """Fast weights for one task (used by the learner and by plots of the adaptation)."""
+        batch = self.inner_batch if training else None
+        if batch is not None and self.task == "classification":
+            support_x, support_y = interleave_classes(support_x, support_y)
         return adapt(self.network, support_x, support_y, lambda y, p: task_loss(self.task, y, p),
                      steps=steps, learning_rate=self.learning_rates(), first_order=self.first_order,
                      weights=self.initial_weights(support_x, support_y, training), adapt_mask=self.adapt_mask(),
-                     training=self.batch_statistics(training), penalty=self.inner_penalty(), clip_norm=self.clip_norm)
+                     training=self.batch_statistics(training), penalty=self.inner_penalty(), clip_norm=self.clip_norm,
+                     batch_size=batch)
 
     def predict_tasks(self, episodes, training, adapted=None, attack=None):
         """Adapt to each task of the meta-batch and predict its queries.
@@ -171,4 +180,4 @@ class MAML(EpisodicLearner):
         return {**super().get_config(), "network": keras.saving.serialize_keras_object(self.network),
                 "inner_lr": self.inner_lr, "inner_steps": self.inner_steps, "eval_steps": self.eval_steps,
                 "first_order": self.first_order, "anil": self.anil, "agreement": self.agreement,
-                "batch_norm": self.batch_norm, "clip_norm": self.clip_norm}
+                "batch_norm": self.batch_norm, "clip_norm": self.clip_norm, "inner_batch": self.inner_batch}
