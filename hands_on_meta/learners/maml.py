@@ -46,6 +46,8 @@ BATCH_NORM_MODES = ("transductive", "running")
 class MAML(EpisodicLearner):
     """Model-agnostic meta-learning around any built Keras ``network`` (see module docstring)."""
 
+    parallel_tasks = None  # tasks of a meta-batch processed at once (tf.map_fn's parallel_iterations; None: 10)
+
     def __init__(self, network, task="classification", inner_lr=0.01, inner_steps=1, eval_steps=None,
                  first_order=False, anil=False, agreement=False, batch_norm="transductive", clip_norm=None,
                  inner_batch=None, **kwargs):
@@ -141,7 +143,8 @@ class MAML(EpisodicLearner):
         if update:
             signature = (signature, [tf.TensorSpec(v.shape, v.dtype) for v in state])
         keys = ("support_x", "support_y", "query_x", "query_y")
-        result = tf.map_fn(one_task, tuple(episodes[key] for key in keys), fn_output_signature=signature)
+        result = tf.map_fn(one_task, tuple(episodes[key] for key in keys), fn_output_signature=signature,
+                           parallel_iterations=self.parallel_tasks)
         if not update:
             return result
         outputs, new_state = result
