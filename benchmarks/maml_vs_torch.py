@@ -30,7 +30,8 @@ def learner_and_data(first_order, jit=False, parallel=None):
 
     keras.utils.set_random_seed(0)
     maml = MAML(conv4(outputs=5), inner_lr=0.4, inner_steps=1, first_order=first_order)
-    maml.parallel_tasks = parallel
+    if parallel:
+        maml.parallel_tasks = parallel
     maml.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
     return maml, episode_dataset(load_omniglot("train", verbose=False), 5, 1, 15, seed=0, meta_batch=32)
 
@@ -48,7 +49,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--jit", action="store_true", help="XLA-compile our meta-step")
-    parser.add_argument("--parallel", type=int, help="tasks processed at once (default: tf.map_fn's 10)")
+    parser.add_argument("--parallel", type=int, help="tasks processed at once (default: MAML.parallel_tasks)")
     parser.add_argument("--flat", nargs=2, type=int, metavar=("A", "B"), help="resident memory after A and B steps")
     parser.add_argument("--child", choices=["so", "fo"], help=argparse.SUPPRESS)
     args = parser.parse_args()
