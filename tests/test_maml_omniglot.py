@@ -1,6 +1,7 @@
 """Gradient-based meta-learners on real Omniglot: the recipe runs every algorithm end to end, and
 MAML learns to classify held-out characters from one example."""
 import keras
+import pytest
 
 from hands_on_meta.episodes import episode_dataset
 from hands_on_meta.evaluation import meta_test
@@ -18,31 +19,21 @@ def test_recipe_trains_and_records_every_algorithm(mirror, tmp_path):
     assert plot.stat().st_size > 10_000
 
 
-def test_maml_learns_one_shot_omniglot(mirror, omniglot_test):
+# FOMAML: measured 77.2% (seed 0) with inner lr 0.1 (44.6% with 0.4); asks for chance (20%) + 40 points.
+# Reptile (10-shot training tasks, each inner step on the next 10 drawings): measured 78.2%; the same
+# budget with all 5 drawings of 1-shot tasks at every inner step gave 62.0%.
+@pytest.mark.parametrize("algorithm, shot, query, threshold", [("fomaml", 1, 5, 60), ("reptile", 10, 1, 70)])
+def test_learns_one_shot_omniglot(mirror, omniglot_test, algorithm, shot, query, threshold):
     from hands_on_meta.datasets import load_omniglot
 
     keras.utils.set_random_seed(0)
-    maml = omniglot_learner("fomaml")
-    maml.compile(optimizer=keras.optimizers.Adam(1e-3))
-    maml.fit(episode_dataset(load_omniglot("train", verbose=False), 5, 1, 5, seed=0, meta_batch=4),
-             steps_per_epoch=150, epochs=1, verbose=0)
-    result = meta_test(maml, episode_dataset(omniglot_test, 5, 1, 5, seed=1, meta_batch=10), 100, allow_fewer=True)
-    # measured 77.2% (seed 0) with inner lr 0.1 (44.6% with 0.4); the test asks for chance (20%) + 40 points
-    assert result.mean > 60, f"FOMAML after 150 meta-steps of 4 tasks: {result} on held-out classes (chance 20%)"
-
-
-def test_reptile_learns_one_shot_omniglot_from_mini_batches(mirror, omniglot_test):
-    """The recipe's Reptile: 10-shot training tasks, each inner step on the next 10 drawings."""
-    from hands_on_meta.datasets import load_omniglot
-
-    keras.utils.set_random_seed(0)
-    reptile = omniglot_learner("reptile")
-    reptile.compile(optimizer=keras.optimizers.Adam(1e-3))
-    reptile.fit(episode_dataset(load_omniglot("train", verbose=False), 5, 10, 1, seed=0, meta_batch=4),
+    learner = omniglot_learner(algorithm)
+    learner.compile(optimizer=keras.optimizers.Adam(1e-3))
+    learner.fit(episode_dataset(load_omniglot("train", verbose=False), 5, shot, query, seed=0, meta_batch=4),
                 steps_per_epoch=150, epochs=1, verbose=0)
-    result = meta_test(reptile, episode_dataset(omniglot_test, 5, 1, 5, seed=1, meta_batch=10), 100, allow_fewer=True)
-    # measured 78.2%; the same budget with all 5 drawings of 1-shot tasks at every inner step: 62.0%
-    assert result.mean > 70, f"Reptile after 150 meta-steps of 4 tasks: {result} on held-out classes (chance 20%)"
+    result = meta_test(learner, episode_dataset(omniglot_test, 5, 1, 5, seed=1, meta_batch=10), 100, allow_fewer=True)
+    assert result.mean > threshold, (f"{algorithm} after 150 meta-steps of 4 tasks: {result} on held-out classes "
+                                     "(chance 20%)")
 
 
 def test_adml_recipe_records_clean_and_attacked_accuracy(mirror, tmp_path):

@@ -46,7 +46,7 @@ BATCH_NORM_MODES = ("transductive", "running")
 class MAML(EpisodicLearner):
     """Model-agnostic meta-learning around any built Keras ``network`` (see module docstring)."""
 
-    # Tasks of a meta-batch processed at once (tf.map_fn's parallel_iterations). 2 steps as fast as
+    # Tasks of a meta-batch processed at once (tf.map_fn's parallel_iterations). 2 runs as fast as
     # TensorFlow's default 10 and 1 is 5-10% slower, while the peak memory of the benchmark falls from
     # 3.7 to 3.0 GB (benchmarks/README.md).
     parallel_tasks = 2
