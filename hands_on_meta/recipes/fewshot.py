@@ -31,6 +31,9 @@ from hands_on_meta.training import train
 
 TEST_SEED = 20_000  # test episodes are keyed by this seed; training uses cfg["seed"]
 STANDARD_EVAL = [[5, 1, "1shot"], [5, 5, "5shot"], [20, 1, "1shot"], [20, 5, "5shot"]]
+# the same, tested with the batch statistics of each episode (hands_on_meta.transductive)
+TRANSDUCTIVE_EVAL = [[way, shot, f"{name}+transductive", {"setting": "transductive batch norm"}]
+                     for way, shot, name in STANDARD_EVAL]
 
 
 class FewShotRecipe(Recipe):
@@ -59,8 +62,13 @@ class FewShotRecipe(Recipe):
         return {}
 
     def derived_models(self, models, cfg):
-        """Test-only models built from the trained ``models``: ``{"base+what": learner}``."""
-        return {}
+        """Test-only models built from the trained ``models``: ``{"base+what": learner}``. Here: for each
+        evaluation row of a model named ``"base+transductive"``, ``base`` tested with the batch
+        statistics of each episode (:class:`~hands_on_meta.transductive.Transductive`)."""
+        from hands_on_meta.transductive import Transductive
+
+        names = {row[2] for row in cfg["eval"] if row[2].endswith("+transductive")}
+        return {name: Transductive(models[name.split("+")[0]]) for name in names if name.split("+")[0] in models}
 
     @staticmethod
     def setting(cfg, name):

@@ -30,7 +30,7 @@ from typing import ClassVar
 from hands_on_meta.layers import conv4
 from hands_on_meta.learners import MatchingNet
 from hands_on_meta.recipes import register
-from hands_on_meta.recipes.fewshot import STANDARD_EVAL, FewShotRecipe
+from hands_on_meta.recipes.fewshot import STANDARD_EVAL, TRANSDUCTIVE_EVAL, FewShotRecipe
 
 
 @register
@@ -42,7 +42,8 @@ class MatchingOmniglot(FewShotRecipe):
     defaults: ClassVar[dict] = {
         **FewShotRecipe.defaults,
         "train": {"1shot": [60, 1, 5], "5shot": [5, 5, 15, 6000], "1shot-5way": [5, 1, 15, 6000]},
-        "eval": [*STANDARD_EVAL, *([way, 1, "1shot-5way", {"setting": "trained 5-way"}] for way in (5, 20))],
+        "eval": [*STANDARD_EVAL, *([way, 1, "1shot-5way", {"setting": "trained 5-way"}] for way in (5, 20)),
+                 *TRANSDUCTIVE_EVAL],
         "steps": 12000, "steps_per_epoch": 500, "processing_steps": 5, "learned_scale": 10.0,
         "batch_norm": "fused",
     }
@@ -62,5 +63,5 @@ class MatchingFCEOmniglot(MatchingOmniglot):
                    "600 test episodes each")
     fce = True
     defaults: ClassVar[dict] = {**MatchingOmniglot.defaults, "train": {"1shot": [5, 1, 15], "5shot": [5, 5, 15]},
-                                "eval": STANDARD_EVAL, "batch_norm": "exact", "steps": 6000}
+                                "eval": STANDARD_EVAL + TRANSDUCTIVE_EVAL, "batch_norm": "exact", "steps": 6000}
     quick: ClassVar[dict] = {**FewShotRecipe.quick, "train": {"1shot": [5, 1, 15], "5shot": [5, 5, 5]}}
