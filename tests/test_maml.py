@@ -70,3 +70,57 @@ def test_anil_adapts_only_the_head_and_the_body_still_gets_a_meta_gradient():
     grads = tape.gradient(loss, maml.network.trainable_variables)
     assert all(g is not None and float(tf.norm(g)) > 0 for g in grads)
     assert MAML.from_config(maml.get_config()).anil
+
+
+@pytest.mark.parametrize("anil", [False, True])
+def test_first_order_per_task_step_equals_the_one_tape_step(monkeypatch, anil):
+    """First-order MAML takes each task's meta-gradient with the inner loop off the outer tape
+    (MAML.task_meta_gradients); it must be the meta-step of one tape over the whole meta-batch."""
+    import tensorflow as tf
+    from test_inner_loop import convbn64
+
+    rng = np.random.default_rng(0)
+    batch = {"support_x": rng.normal(size=(4, 6, 6, 6, 1)), "support_y": np.tile(np.arange(3), (4, 2)),
+             "query_x": rng.normal(size=(4, 9, 6, 6, 1)), "query_y": np.tile(np.arange(3), (4, 3))}
+    batch = {k: tf.constant(v) for k, v in batch.items()}
+
+    def meta_step(per_task):
+        monkeypatch.setattr(MAML, "per_task_gradients", lambda self: per_task)
+        maml = MAML(convbn64(), inner_lr=0.5, inner_steps=2, first_order=True, anil=anil)
+        maml.compile(optimizer=keras.optimizers.SGD(1.0))
+        before = [w.numpy().copy() for w in maml.network.trainable_variables]
+        maml.train_on_batch(batch)
+        return np.concatenate([(w.numpy() - b).ravel() for w, b in zip(maml.network.trainable_variables, before)])
+
+    per_task, one_tape = meta_step(True), meta_step(False)
+    assert np.linalg.norm(one_tape) > 1e-3
+    np.testing.assert_allclose(per_task, one_tape, rtol=1e-9, atol=1e-12)
+    monkeypatch.undo()
+    assert MAML(convbn64(), first_order=True).first_order_shortcut()
+    assert not MAML(convbn64()).first_order_shortcut()
+    running = MAML(convbn64(), first_order=True, batch_norm="running")
+    assert not running.first_order_shortcut() and not running.per_task_gradients()
+
+
+def test_second_order_per_task_step_equals_the_one_tape_step(monkeypatch):
+    """Forced task by task, second-order MAML keeps its exact meta-gradient (no first-order shortcut)."""
+    import tensorflow as tf
+
+    from test_inner_loop import convbn64
+
+    rng = np.random.default_rng(1)  # 4 tasks: the one-tape step's float32 mean weight 1/4 is exact
+    batch = {"support_x": rng.normal(size=(4, 6, 6, 6, 1)), "support_y": np.tile(np.arange(3), (4, 2)),
+             "query_x": rng.normal(size=(4, 9, 6, 6, 1)), "query_y": np.tile(np.arange(3), (4, 3))}
+    batch = {k: tf.constant(v) for k, v in batch.items()}
+    steps = {}
+    for per_task in (True, False):
+        for first_order in (False, True):
+            monkeypatch.setattr(MAML, "per_task_gradients", lambda self, value=per_task: value)
+            maml = MAML(convbn64(), inner_lr=0.5, inner_steps=1, first_order=first_order)
+            maml.compile(optimizer=keras.optimizers.SGD(1.0))
+            before = [w.numpy().copy() for w in maml.network.trainable_variables]
+            maml.train_on_batch(batch)
+            steps[per_task, first_order] = np.concatenate(
+                [(w.numpy() - b).ravel() for w, b in zip(maml.network.trainable_variables, before)])
+    np.testing.assert_allclose(steps[True, False], steps[False, False], rtol=1e-9, atol=1e-12)
+    assert np.linalg.norm(steps[True, False] - steps[True, True]) > 1e-4 * np.linalg.norm(steps[True, False])

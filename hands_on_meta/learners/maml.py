@@ -9,6 +9,9 @@ network's last layer with weights, the head (ANIL, Raghu et al. 2020); the body 
 (:mod:`hands_on_meta.gradient_agreement`) instead of averaging them (under a ``tf.distribute``
 strategy, within each replica's share of the meta-batch). ``inner_steps=0`` trains the
 network on query points directly: the "pretrained" baseline, fine-tuned with ``eval_steps`` at test.
+Meta-training takes each task's meta-gradient on its own, ``parallel_tasks`` tasks at a time
+(:meth:`MAML.task_meta_gradients`), so only their graphs are held; first-order MAML leaves its inner
+loop off the meta-gradient's tape altogether.
 
 ``inner_lr`` is one rate, or a list of per-step rates (``[0.4, 0.2]``: 0.4 for the first step, 0.2 for
 the second and any later one, e.g. the extra ``eval_steps`` at test time). ``clip_norm`` rescales each
@@ -46,9 +49,9 @@ BATCH_NORM_MODES = ("transductive", "running")
 class MAML(EpisodicLearner):
     """Model-agnostic meta-learning around any built Keras ``network`` (see module docstring)."""
 
-    # Tasks of a meta-batch processed at once (tf.map_fn's parallel_iterations). 2 runs as fast as
-    # TensorFlow's default 10 and 1 is 5-10% slower, while the peak memory of the benchmark falls from
-    # 3.7 to 3.0 GB (benchmarks/README.md).
+    # Tasks of a meta-batch processed at once (tf.map_fn's parallel_iterations). With one tape over the
+    # meta-batch, 2 ran as fast as TensorFlow's default 10 and 1 was 5-10% slower, while the peak memory
+    # of the benchmark fell from 3.7 to 3.0 GB (benchmarks/README.md).
     parallel_tasks = 2
 
     def __init__(self, network, task="classification", inner_lr=0.01, inner_steps=1, eval_steps=None,
@@ -156,24 +159,60 @@ class MAML(EpisodicLearner):
         return outputs
 
     def train_step(self, episodes):
-        if not self.agreement:
+        if not (self.agreement or self.per_task_gradients()):
             return super().train_step(episodes)
         episodes = self._with_batch_axis(episodes)
         weights = self.outer_variables
+        grads, outputs, losses = self.task_meta_gradients(episodes, weights)
+        self.apply_meta_gradients(combine(grads, agreement=self.agreement), weights)
+        return self._update(episodes, outputs, tf.reduce_mean(losses))
+
+    def per_task_gradients(self):
+        """Meta-train task by task (:meth:`task_meta_gradients`) instead of through one tape over the
+        meta-batch? Yes, unless ``batch_norm="running"`` moves the network's statistics: on the Omniglot
+        benchmark it is faster and holds less than half the memory, second- and first-order alike
+        (benchmarks/README.md); for small MLPs it is as fast."""
+        return not (self.batch_norm == "running" and self.network.non_trainable_variables)
+
+    def first_order_shortcut(self):
+        """Can the first-order meta-gradient be taken at the fast weights? Yes for first-order MAML that
+        adapts the network's own weights from themselves and trains only them, without moving batch-norm
+        statistics: ``d fast / d weights`` is then the identity."""
+        return (self.first_order and type(self).initial_weights is MAML.initial_weights
+                and [id(w) for w in self.outer_variables] == [id(w) for w in self.network.trainable_variables]
+                and not (self.batch_norm == "running" and self.network.non_trainable_variables))
+
+    def task_meta_gradients(self, episodes, weights):
+        """Each task's meta-gradient (one tensor (T, *shape) per weight of ``weights``), query outputs
+        and loss, the tasks taken ``parallel_tasks`` at a time, so only their graphs are held at once.
+
+        With :meth:`first_order_shortcut` a task adapts outside any outer tape and takes the query loss's
+        gradient at the fast weights: the same first-order meta-gradient, without recording the inner loop."""
+        shortcut = self.first_order_shortcut()
+        state = self.network.non_trainable_variables
 
         def one_task(task):
-            with tf.GradientTape() as tape:
-                outputs = self.episode_outputs({key: value[None] for key, value in task.items()}, training=True)
-                loss = self.query_losses(task["query_y"][None], outputs)[0]
-            return tape.gradient(loss, weights), outputs[0], loss
+            support_x, support_y, query_x, query_y = task
+            if shortcut:
+                fast = self.adapted_weights(support_x, support_y, self.inner_steps, training=True)
+                with tf.GradientTape() as tape:
+                    tape.watch(fast)
+                    outputs, _ = self.network.stateless_call(fast, state, query_x, training=True)
+                    loss = tf.cast(self.query_loss(query_y, outputs), tf.float32)
+                grads = tape.gradient(loss, fast, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            else:
+                with tf.GradientTape() as tape:
+                    task_batch = {"support_x": support_x[None], "support_y": support_y[None],
+                                  "query_x": query_x[None], "query_y": query_y[None]}
+                    outputs = self.episode_outputs(task_batch, training=True)[0]
+                    loss = tf.cast(self.query_loss(query_y, outputs), tf.float32)
+                grads = tape.gradient(loss, weights, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            return grads, outputs, loss
 
         keys = ("support_x", "support_y", "query_x", "query_y")
-        grads, outputs, losses = tf.map_fn(
-            one_task, {key: episodes[key] for key in keys},
-            fn_output_signature=([tf.TensorSpec(w.shape, w.dtype) for w in weights],
-                                 tf.TensorSpec(None, self.output_dtype), tf.float32))
-        self.apply_meta_gradients(combine(grads, agreement=True), weights)
-        return self._update(episodes, outputs, tf.reduce_mean(losses))
+        return tf.map_fn(one_task, tuple(episodes[key] for key in keys), parallel_iterations=self.parallel_tasks,
+                         fn_output_signature=([tf.TensorSpec(w.shape, w.dtype) for w in weights],
+                                              tf.TensorSpec(None, self.output_dtype), tf.float32))
 
     def episode_outputs(self, episodes, training=False):
         return self.predict_tasks(episodes, training)
