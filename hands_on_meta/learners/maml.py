@@ -131,11 +131,18 @@ class MAML(EpisodicLearner):
         mode, meta-training also moves the network's moving statistics toward those of the adapted
         networks' query batches.
         """
+        adapted = adapted or self.adapted_weights
+        steps = self.inner_steps if training else self.eval_steps
+        batch_stats = self.batch_statistics(training)
         state = self.network.non_trainable_variables
         update = training and self.batch_norm == "running" and bool(state)
 
         def one_task(task):
-            outputs, new_state = self.task_outputs(*task, training, adapted, attack)
+            support_x, support_y, query_x, query_y = task
+            fast = adapted(support_x, support_y, steps, training)
+            if attack is not None:
+                query_x = attack(fast, query_x, query_y)
+            outputs, new_state = self.network.stateless_call(fast, state, query_x, training=batch_stats)
             return (outputs, new_state) if update else outputs
 
         signature = tf.TensorSpec(None, self.output_dtype)
@@ -151,21 +158,10 @@ class MAML(EpisodicLearner):
             variable.assign(tf.reduce_mean(values, 0) if "float" in str(variable.dtype) else values[-1])
         return outputs
 
-    def task_outputs(self, support_x, support_y, query_x, query_y, training, adapted=None, attack=None):
-        """One task: adapt on its support set, predict its queries; ``(outputs, new network state)``
-        (arguments as :meth:`predict_tasks`)."""
-        fast = (adapted or self.adapted_weights)(support_x, support_y,
-                                                 self.inner_steps if training else self.eval_steps, training)
-        if attack is not None:
-            query_x = attack(fast, query_x, query_y)
-        return self.network.stateless_call(fast, self.network.non_trainable_variables, query_x,
-                                           training=self.batch_statistics(training))
-
     def train_step(self, episodes):
         if not (self.agreement or self.per_task_gradients()):
             return super().train_step(episodes)
         episodes = self._with_batch_axis(episodes)
-        self.validate_episodes(episodes)
         weights = self.outer_variables
         grads, outputs, losses = self.task_meta_gradients(episodes, weights)
         self.apply_meta_gradients(combine(grads, agreement=self.agreement), weights)
@@ -206,7 +202,9 @@ class MAML(EpisodicLearner):
                 grads = tape.gradient(loss, fast, unconnected_gradients=tf.UnconnectedGradients.ZERO)
             else:
                 with tf.GradientTape() as tape:
-                    outputs, _ = self.task_outputs(support_x, support_y, query_x, query_y, training=True)
+                    task_batch = {"support_x": support_x[None], "support_y": support_y[None],
+                                  "query_x": query_x[None], "query_y": query_y[None]}
+                    outputs = self.episode_outputs(task_batch, training=True)[0]
                     loss = tf.cast(self.query_loss(query_y, outputs), tf.float32)
                 grads = tape.gradient(loss, weights, unconnected_gradients=tf.UnconnectedGradients.ZERO)
             return grads, outputs, loss
@@ -216,12 +214,7 @@ class MAML(EpisodicLearner):
                          fn_output_signature=([tf.TensorSpec(w.shape, w.dtype) for w in weights],
                                               tf.TensorSpec(None, self.output_dtype), tf.float32))
 
-    def validate_episodes(self, episodes):
-        """Raise a clear error on episodes this learner cannot take (Proto-MAML checks them; MAML's
-        network raises on a wrong input shape by itself)."""
-
     def episode_outputs(self, episodes, training=False):
-        self.validate_episodes(episodes)
         return self.predict_tasks(episodes, training)
 
     @property

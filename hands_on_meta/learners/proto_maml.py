@@ -50,8 +50,9 @@ class ProtoMAML(MAML):
         prototypes = tf.math.unsorted_segment_mean(embeddings, tf.cast(support_y, tf.int32), self.n_way)
         return body + [2.0 * tf.transpose(prototypes), -tf.reduce_sum(tf.square(prototypes), axis=-1)]
 
-    def validate_episodes(self, episodes):
+    def episode_outputs(self, episodes, training=False):
         check_episodes(episodes, self.n_way, self.encoder.input_shape[1:])
+        return super().episode_outputs(episodes, training)
 
     def get_config(self):
         config = super().get_config()
