@@ -68,6 +68,14 @@ def test_running_batch_norm_updates_moving_statistics_and_tests_queries_one_by_o
     first = {**episodes, "query_x": episodes["query_x"][:, :2], "query_y": episodes["query_y"][:, :2]}
     np.testing.assert_allclose(running.episode_outputs(first).numpy(),
                                running.episode_outputs(episodes).numpy()[:, :2], rtol=1e-5, atol=1e-6)
+    # The support set adapts with its own batch statistics at test too (with the moving ones it diverged).
+    support_x, support_y = episodes["support_x"][0], episodes["support_y"][0]
+    loss = lambda y, p: task_loss("classification", y, p)  # noqa: E731
+    own = adapt(running.network, support_x, support_y, loss, steps=1, learning_rate=0.1, training=True)
+    moving = adapt(running.network, support_x, support_y, loss, steps=1, learning_rate=0.1, training=False)
+    for got, want, other in zip(running.adapted_weights(support_x, support_y, 1, training=False), own, moving):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+    assert any(not np.allclose(a.numpy(), b.numpy()) for a, b in zip(own, moving))
 
     transductive = MAML(bn_net(), inner_lr=0.1)
     bn = transductive.network.layers[0]

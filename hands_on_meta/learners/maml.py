@@ -24,7 +24,10 @@ code) normalises every forward pass with the statistics of the batch at hand, th
 adapting and the whole query set when predicting, so a query's prediction depends on the other
 queries, and the moving statistics are never used. ``"running"`` trains the same way but also
 updates the moving statistics from the adapted networks' query batches (mean over the meta-batch),
-and tests with them, support and queries alike: every query is classified on its own.
+and tests the queries with them: every query is classified on its own. The support set is normalised
+with its own statistics in both modes, at test as in training (it is one batch either way): adapting
+with the moving statistics diverged on Omniglot (a model trained 6,000 meta-steps tested at 20.3%,
+chance, each inner step multiplying the logits by about 30).
 
 >>> import keras
 >>> net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(40, activation="relu"),
@@ -100,7 +103,8 @@ class MAML(EpisodicLearner):
         return [id(w) in ids for w in self.network.trainable_variables]
 
     def batch_statistics(self, training):
-        """Normalise with batch statistics? Always when transductive, else only while meta-training."""
+        """Normalise the queries with batch statistics? Always when transductive, else only while
+        meta-training (a support set always is: :meth:`adapted_weights`)."""
         return training or self.batch_norm == "transductive"
 
     def initial_weights(self, support_x, support_y, training):
@@ -119,7 +123,7 @@ class MAML(EpisodicLearner):
         return adapt(self.network, support_x, support_y, lambda y, p: task_loss(self.task, y, p),
                      steps=steps, learning_rate=self.learning_rates(), first_order=self.first_order,
                      weights=self.initial_weights(support_x, support_y, training), adapt_mask=self.adapt_mask(),
-                     training=self.batch_statistics(training), penalty=self.inner_penalty(), clip_norm=self.clip_norm,
+                     training=True, penalty=self.inner_penalty(), clip_norm=self.clip_norm,
                      batch_size=batch)
 
     def predict_tasks(self, episodes, training, adapted=None, attack=None):

@@ -46,7 +46,7 @@ class ProtoMAML(MAML):
         weights = [tf.convert_to_tensor(w) for w in self.network.trainable_variables]
         body = weights[:-2]
         embeddings, _ = self.encoder.stateless_call(body, self.encoder.non_trainable_variables, support_x,
-                                                    training=self.batch_statistics(training))
+                                                    training=True)  # support statistics, as MAML adapts
         prototypes = tf.math.unsorted_segment_mean(embeddings, tf.cast(support_y, tf.int32), self.n_way)
         return body + [2.0 * tf.transpose(prototypes), -tf.reduce_sum(tf.square(prototypes), axis=-1)]
 
