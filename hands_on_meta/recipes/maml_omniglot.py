@@ -11,8 +11,10 @@ on 5-way episodes of the train+val classes, ``meta_batch`` tasks per meta-step, 
 - ``reptile``: 5 inner SGD steps on mini-batches of 10 of a 10-shot task (as Nichol et al.), the mean
   of ``phi - phi_i`` fed to Adam; one model, tested at 1 and 5 shots;
 - ``anil``: MAML adapting only the head; ``proto-maml``: the head starts from class prototypes;
-- ``maml-running`` (1-shot only): MAML with ``batch_norm="running"``: tested with moving statistics,
-  each query on its own, instead of the transductive batch statistics of every other model.
+- ``maml-running`` (1-shot only): MAML with ``batch_norm="running"``: its queries tested with moving
+  statistics, each on its own, instead of the transductive batch statistics of every other model.
+  Measured after 6,000 meta-steps: 85.11 ± 1.04% (5-way 1-shot) against 97.24 ± 0.30% for the same
+  MAML tested transductively; trained with batch statistics, the network relies on them.
 
 Inner learning rate (``inner_lr``, one per algorithm): 0.1, not the MAML paper's 0.4, chosen by
 measurement: training accuracy after 100/200/300 meta-steps (1-shot, 32 tasks) was, with 0.4 / 0.1,
