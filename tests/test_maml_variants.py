@@ -73,7 +73,7 @@ def test_running_batch_norm_updates_moving_statistics_and_tests_queries_one_by_o
     loss = lambda y, p: task_loss("classification", y, p)  # noqa: E731
     own = adapt(running.network, support_x, support_y, loss, steps=1, learning_rate=0.1, training=True)
     moving = adapt(running.network, support_x, support_y, loss, steps=1, learning_rate=0.1, training=False)
-    for got, want, other in zip(running.adapted_weights(support_x, support_y, 1, training=False), own, moving):
+    for got, want in zip(running.adapted_weights(support_x, support_y, 1, training=False), own):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
     assert any(not np.allclose(a.numpy(), b.numpy()) for a, b in zip(own, moving))
 
