@@ -69,6 +69,15 @@ def test_conv4_rejects_unknown_batch_norm():
         conv4(batch_norm="instance")
 
 
+def test_conv4_without_final_relu_has_signed_embeddings():
+    x = np.random.default_rng(0).normal(size=(8, 28, 28, 1)).astype("float32")
+    with_relu, without = conv4(), conv4(final_relu=False)
+    assert np.asarray(with_relu(x, training=True)).min() >= 0
+    assert np.asarray(without(x, training=True)).min() < 0
+    assert len(with_relu.layers[-2].layers) == 4 and len(without.layers[-2].layers) == 3  # conv, norm, (relu), pool
+    assert all(len(block.layers) == 4 for block in without.layers[:-2])  # the other blocks keep theirs
+
+
 def test_bad_episodes_raise_clear_errors():
     import tensorflow as tf
 

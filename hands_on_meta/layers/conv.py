@@ -6,8 +6,9 @@ from hands_on_meta.layers.normalization import ExactBatchNormalization, FusedBat
 BATCH_NORMS = {"exact": ExactBatchNormalization, "fused": FusedBatchNormalization}
 
 
-def conv_block(filters=64, name=None, pool=True, batch_norm="fused"):
-    """3x3 convolution, batch normalisation, ReLU, 2x2 max-pooling (unless ``pool=False``).
+def conv_block(filters=64, name=None, pool=True, batch_norm="fused", relu=True):
+    """3x3 convolution, batch normalisation, ReLU (unless ``relu=False``), 2x2 max-pooling (unless
+    ``pool=False``).
 
     ``batch_norm``: ``"fused"`` (:class:`FusedBatchNormalization`, TensorFlow's fused kernel) or
     ``"exact"`` (:class:`ExactBatchNormalization`, separate ops). Both give exact first and second
@@ -17,19 +18,22 @@ def conv_block(filters=64, name=None, pool=True, batch_norm="fused"):
     return keras.Sequential([
         keras.layers.Conv2D(filters, 3, padding="same"),
         BATCH_NORMS[batch_norm](momentum=0.9),  # = PyTorch momentum 0.1: test statistics settle quickly
-        keras.layers.ReLU(),
-    ] + ([keras.layers.MaxPooling2D(2)] if pool else []), name=name)
+    ] + ([keras.layers.ReLU()] if relu else []) + ([keras.layers.MaxPooling2D(2)] if pool else []), name=name)
 
 
-def conv4(input_shape=(28, 28, 1), filters=64, blocks=4, outputs=None, name="conv4", batch_norm="fused"):
+def conv4(input_shape=(28, 28, 1), filters=64, blocks=4, outputs=None, name="conv4", batch_norm="fused",
+          final_relu=True):
     """``blocks`` conv blocks then Flatten (64-d for 28x28 inputs); with ``outputs`` a final Dense
     layer of that many logits (the MAML classifier). ``batch_norm``: see :func:`conv_block`.
+    ``final_relu=False`` drops the last block's ReLU, so the embedding can have negative entries
+    (for cosine similarities, which a non-negative embedding confines to [0, 1]: matching networks).
 
     >>> encoder = conv4()
     >>> encoder.output_shape
     (None, 64)
     """
-    layers = [keras.Input(input_shape)] + [conv_block(filters, name=f"block{i}", batch_norm=batch_norm) for i in range(blocks)]
+    layers = [keras.Input(input_shape)] + [conv_block(filters, name=f"block{i}", batch_norm=batch_norm,
+                                                      relu=final_relu or i < blocks - 1) for i in range(blocks)]
     layers.append(keras.layers.Flatten())
     if outputs:
         layers.append(keras.layers.Dense(outputs))

@@ -41,17 +41,17 @@ class MatchingOmniglot(FewShotRecipe):
     fce = False
     defaults: ClassVar[dict] = {
         **FewShotRecipe.defaults,
-        "train": {"1shot": [60, 1, 5], "5shot": [5, 5, 15, 6000], "1shot-5way": [5, 1, 15, 6000]},
+        "train": {"1shot": [60, 1, 5, 6000], "5shot": [5, 5, 15, 6000], "1shot-5way": [5, 1, 15, 6000]},
         "eval": [*STANDARD_EVAL, *([way, 1, "1shot-5way", {"setting": "trained 5-way"}] for way in (5, 20)),
                  *TRANSDUCTIVE_EVAL],
-        "steps": 12000, "steps_per_epoch": 500, "processing_steps": 5, "learned_scale": 10.0,
-        "batch_norm": "fused",
+        "steps": 6000, "steps_per_epoch": 500, "processing_steps": 5, "learned_scale": 10.0,
+        "batch_norm": "fused", "final_relu": False,
     }
     quick: ClassVar[dict] = {**FewShotRecipe.quick,
                              "train": {"1shot": [10, 1, 5], "5shot": [5, 5, 5], "1shot-5way": [5, 1, 15]}}
 
     def build(self, cfg, way, shot):
-        return MatchingNet(conv4(batch_norm=cfg["batch_norm"]), fce=self.fce, processing_steps=cfg["processing_steps"],
+        return MatchingNet(conv4(batch_norm=cfg["batch_norm"], final_relu=bool(cfg["final_relu"])), fce=self.fce, processing_steps=cfg["processing_steps"],
                            learned_scale=cfg["learned_scale"] or None)
 
 
