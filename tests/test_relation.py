@@ -207,8 +207,12 @@ def test_side_information_describes_the_pronunciations():
 
 def test_recipes_are_registered_with_the_paper_settings():
     omniglot = get("relation-omniglot").config()
-    # the paper's episodes (way, shot, queries per class); the 4th entry is our number of episodes
-    assert {name: setting[:3] for name, setting in omniglot["train"].items()} == {"1shot": [5, 1, 19],
-                                                                                  "5shot": [5, 5, 15]}
+    # (way, shot, queries per class): 20-way training episodes (the recipe docstring says why), one model
+    # per shot as in the paper; the 4th entry is our number of episodes
+    assert {name: setting[:3] for name, setting in omniglot["train"].items()} == {"1shot": [20, 1, 5],
+                                                                                  "5shot": [20, 5, 5]}
+    # tested in the settings of the paper's Table 1, each model at its own shot
+    assert sorted((way, shot, model) for way, shot, model in omniglot["eval"] if "+" not in model) == [
+        (5, 1, "1shot"), (5, 5, "5shot"), (20, 1, "1shot"), (20, 5, "5shot")]
     zero_shot = get("relation-zeroshot-fsdd").config(quick=True)
     assert all(len(split) == 3 for split in zero_shot["splits"])

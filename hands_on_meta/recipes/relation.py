@@ -3,12 +3,17 @@
 ``relation-omniglot``: the paper's Omniglot setting. Embedding: 4 conv blocks, max-pooling after the
 first two (28x28 -> 7x7x64); relation module: 2 conv blocks on the concatenated pair, FC 8, FC 1
 (sigmoid); K-shot class feature = sum of the K support feature maps; MSE to the one-hot labels.
-One model trained 5-way 1-shot with 19 queries per class (30,000 episodes, Adam 1e-3 halved every
-7,500), one 5-way 5-shot with 15 (10,000 episodes, halved every 4,000): the paper's episode sizes.
-The paper trains far longer (its learning rate is halved every 100,000 episodes). Earlier budgets:
-5,000 episodes per model, halved every 1,500, reached 97.2% (5-way 1-shot) and 99.1% (5-way 5-shot);
-15,000 1-shot episodes halved every 4,000 reached 98.16% (``runs/relation-omniglot-v2``). Both embedding and relation module use fused batch norm (``batch_norm``), about
-0.13 s per 5-way 1-shot training episode on 2 CPU cores; the budget is stated in every record.
+One model trained on 20-way 1-shot episodes with 5 queries per class (30,000 episodes, Adam 1e-3 halved
+every 7,500), one on 20-way 5-shot episodes with 5 (10,000 episodes, halved every 2,500); both are tested
+5-way and 20-way. The paper trains 5-way models with 19 (1-shot) or 15 (5-shot) queries per class and
+separate 20-way models, far longer (its learning rate is halved every 100,000 episodes). Training on
+more classes per episode than at test time generalises better here, as for prototypical networks: a pilot
+of 10,000 20-way 1-shot episodes (halved every 2,500; 15 min) reached 98.68% at 5-way 1-shot, above the
+30,000 5-way episodes of the previous recipe (98.36%, 37 min). Earlier 5-way budgets: 5,000 episodes per
+model reached 97.2% (5-way 1-shot) and 99.1% (5-way 5-shot); 15,000 1-shot episodes halved every 4,000
+reached 98.16%; 10,000 5-shot episodes halved every 4,000 reached 99.37% and, in another training, 99.48%.
+Both embedding and relation module use fused batch norm (``batch_norm``), about
+0.09 s per 20-way 1-shot 5-query training episode on 2 CPU cores; the budget is stated in every record.
 Every test setting is run twice: with the moving batch-norm statistics (each query on its own), and
 with the statistics of each test episode (setting "transductive batch norm",
 :class:`~hands_on_meta.transductive.Transductive`), which is how the paper's published test code runs.
@@ -40,7 +45,7 @@ class RelationOmniglot(FewShotRecipe):
     description = "relation network, Omniglot 5/20-way 1/5-shot, 600 test episodes each"
     defaults: ClassVar[dict] = {
         **FewShotRecipe.defaults,
-        "train": {"1shot": [5, 1, 19, 30000, 7500], "5shot": [5, 5, 15, 10000]},
+        "train": {"1shot": [20, 1, 5, 30000, 7500], "5shot": [20, 5, 5, 10000, 2500]},
         "eval": STANDARD_EVAL + TRANSDUCTIVE_EVAL,
         "steps": 30000, "lr_halve_every": 4000, "batch_norm": "fused",
     }
