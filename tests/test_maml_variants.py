@@ -70,7 +70,7 @@ def test_running_batch_norm_updates_moving_statistics_and_tests_queries_one_by_o
                                running.episode_outputs(episodes).numpy()[:, :2], rtol=1e-5, atol=1e-6)
     # The support set adapts with its own batch statistics at test too (with the moving ones it diverged).
     support_x, support_y = episodes["support_x"][0], episodes["support_y"][0]
-    loss = lambda y, p: task_loss("classification", y, p)  # noqa: E731
+    loss = lambda y, p: task_loss("classification", y, p)
     own = adapt(running.network, support_x, support_y, loss, steps=1, learning_rate=0.1, training=True)
     moving = adapt(running.network, support_x, support_y, loss, steps=1, learning_rate=0.1, training=False)
     for got, want in zip(running.adapted_weights(support_x, support_y, 1, training=False), own):

@@ -205,7 +205,7 @@ def test_side_information_describes_the_pronunciations():
     assert sorted(order.tolist()) == list(range(10)) and not np.any(order == np.arange(10))
 
 
-def test_recipes_are_registered_with_the_paper_settings():
+def test_recipes_are_registered_with_their_training_and_test_settings():
     omniglot = get("relation-omniglot").config()
     # (way, shot, queries per class): 20-way training episodes (the recipe docstring says why), one model
     # per shot as in the paper; the 4th entry is our number of episodes
