@@ -20,7 +20,7 @@ from common import REFERENCE, TORCH_PYTHON, alternate, max_rss_mb, timed_fit
 import hands_on_meta  # noqa: F401  (first: it turns TensorFlow's oneDNN kernels on before TensorFlow loads)
 
 
-def learner_and_data(first_order, jit=False, parallel=None, per_task=None):
+def learner_and_data(first_order, jit=False, parallel=None, strategy=None):
     import keras
 
     from hands_on_meta.datasets import load_omniglot
@@ -29,11 +29,10 @@ def learner_and_data(first_order, jit=False, parallel=None, per_task=None):
     from hands_on_meta.learners import MAML
 
     keras.utils.set_random_seed(0)
-    maml = MAML(conv4(outputs=5), inner_lr=0.4, inner_steps=1, first_order=first_order)
-    if parallel:
-        maml.parallel_tasks = parallel
-    if per_task is not None:  # force MAML.task_meta_gradients on (1) or off (0)
-        maml.per_task_gradients = lambda: bool(per_task)
+    options = {"parallel_tasks": parallel} if parallel else {}
+    if strategy:
+        options["meta_gradients"] = strategy
+    maml = MAML(conv4(outputs=5), inner_lr=0.4, inner_steps=1, first_order=first_order, **options)
     maml.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
     return maml, episode_dataset(load_omniglot("train", verbose=False), 5, 1, 15, seed=0, meta_batch=32)
 
@@ -51,14 +50,14 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--jit", action="store_true", help="XLA-compile our meta-step")
-    parser.add_argument("--parallel", type=int, help="tasks processed at once (default: MAML.parallel_tasks)")
-    parser.add_argument("--per-task", type=int, choices=[0, 1],
-                        help="each task's meta-gradient on its own: 1 on, 0 off (default: MAML.per_task_gradients)")
+    parser.add_argument("--parallel", type=int, help="tasks processed at once (default: MAML's parallel_tasks)")
+    parser.add_argument("--strategy", choices=["per_task", "one_tape"],
+                        help="how meta-gradients are taken (default: MAML's meta_gradients)")
     parser.add_argument("--flat", nargs=2, type=int, metavar=("A", "B"), help="resident memory after A and B steps")
     parser.add_argument("--child", choices=["so", "fo"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.flat:
-        maml, data = learner_and_data(first_order=False, jit=args.jit, parallel=args.parallel, per_task=args.per_task)
+        maml, data = learner_and_data(first_order=False, jit=args.jit, parallel=args.parallel, strategy=args.strategy)
         first, total = args.flat
         maml.fit(data, steps_per_epoch=first, epochs=1, verbose=0)
         after_first = resident_mb()
@@ -68,7 +67,7 @@ def main():
               f"{after_total:.0f} MB, ratio {after_total / after_first:.3f}")
         return
     if args.child:
-        maml, data = learner_and_data(args.child == "fo", args.jit, args.parallel, args.per_task)
+        maml, data = learner_and_data(args.child == "fo", args.jit, args.parallel, args.strategy)
         median, first = timed_fit(maml, data, args.steps)
         print(f"RESULT impl=hands_on_meta setting=maml-{args.child} median_s={median:.4f} first_s={first:.1f} "
               f"maxrss_mb={max_rss_mb():.0f}")
@@ -76,7 +75,7 @@ def main():
     for order in args.order:
         ours = ([sys.executable, __file__, "--child", order, "--steps", str(args.steps)] + (["--jit"] if args.jit else [])
                 + (["--parallel", str(args.parallel)] if args.parallel else [])
-                + (["--per-task", str(args.per_task)] if args.per_task is not None else []))
+                + (["--strategy", args.strategy] if args.strategy else []))
         t, m = alternate(args.rounds, [args.torch_python, str(REFERENCE), f"maml-{order}", "--steps", str(args.steps)],
                          ours, "meta-step")
         print(f"RESULT maml-{order} 5-way 1-shot meta-batch 32{' (XLA)' if args.jit else ''}: torch {t:.3f} s/meta-step, "

@@ -84,7 +84,7 @@ def _evaluate(args):
 
 def _reproduce(args):
     from hands_on_meta import recipes
-    from hands_on_meta.evaluation import write_results_md
+    from hands_on_meta.records import write_results_md
 
     command = shlex.join(["hands-on-meta", *args.argv])
     records, plot = recipes.reproduce(args.recipe, _out_dir(args), args.results, args.quick, command=command,
@@ -98,7 +98,7 @@ def _reproduce(args):
 
 
 def _results(args):
-    from hands_on_meta.evaluation import write_results_md
+    from hands_on_meta.records import write_results_md
 
     print(write_results_md(args.results, args.table))
     return 0
@@ -137,7 +137,7 @@ def build_parser():
 def _recipes(args):
     from hands_on_meta import recipes
 
-    recipes._load_all()
+    recipes.load_all()
     for name, recipe in sorted(recipes.RECIPES.items()):
         print(f"{name:16s} {recipe.description}")
     return 0

@@ -5,7 +5,8 @@
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+    """``matplotlib.pyplot``, on the non-interactive Agg backend outside a notebook (CLI, tests)."""
     import matplotlib
 
     if matplotlib.get_backend().lower() in ("agg", "") or not _interactive():
@@ -26,7 +27,7 @@ def _interactive():
 
 def plot_episode(episode, max_query=None, title=None):
     """Support set (one column per class) above the query examples of each class."""
-    plt = _pyplot()
+    plt = pyplot()
     sx, sy = np.asarray(episode["support_x"]), np.asarray(episode["support_y"])
     qx, qy = np.asarray(episode["query_x"]), np.asarray(episode["query_y"])
     n_way = int(sy.max()) + 1
@@ -61,7 +62,7 @@ def plot_sine_adaptation(learners, k_shot=10, steps=(0, 1, 10), seed=10_000, tas
     from hands_on_meta.datasets.sine import sine_tasks
     from hands_on_meta.inner_loop import forward
 
-    plt = _pyplot()
+    plt = pyplot()
     task = next(iter(sine_tasks(k_shot, 1, seed=seed).skip(task_index)))
     xs = np.linspace(-5, 5, 200, dtype=np.float32)[:, None]
     true = float(task["amplitude"]) * np.sin(xs - float(task["phase"]))
@@ -92,7 +93,7 @@ def plot_training_logs(logs, title=None):
     """Loss and score per epoch from ``CSVLogger`` files: ``logs`` maps a label to a CSV path."""
     import csv
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     for label, path in logs.items():
         with open(path) as handle:
@@ -119,7 +120,7 @@ def plot_grouped_results(results, group, series, ylabel, title=None, log=False):
     one cluster per value of ``fields[group]`` (e.g. ``"shot"``), one bar colour per value of
     ``fields[series]`` (e.g. ``"algorithm"``). A result with diverged (non-finite) episodes is drawn
     as its median, hatched and labelled with the number that diverged. Returns the figure."""
-    plt = _pyplot()
+    plt = pyplot()
     table = {}
     for result, fields in results:
         table.setdefault(fields[series], {})[fields[group]] = result
@@ -152,11 +153,11 @@ def plot_grouped_results(results, group, series, ylabel, title=None, log=False):
 
 
 def plot_roc(results, ax=None, title=None):
-    """ROC curves: ``results`` maps a label to a :class:`~hands_on_meta.evaluation.VerificationResult`
+    """ROC curves: ``results`` maps a label to a :class:`~hands_on_meta.verification.VerificationResult`
     (or to ``(labels, scores)``); the legend gives each ROC-AUC."""
-    from hands_on_meta.evaluation import roc_auc, roc_curve
+    from hands_on_meta.verification import roc_auc, roc_curve
 
-    plt = _pyplot()
+    plt = pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(4.2, 4))
     for label, result in results.items():
@@ -183,7 +184,7 @@ def _show_example(ax, example, spectrogram):
 def plot_pairs(x1, x2, same, values, value_name="distance", spectrogram=False, title=None):
     """One column per pair: ``x1[i]`` above ``x2[i]``, titled with ``values[i]`` (e.g. the learned
     distance), green for a same-class pair and red for a different-class pair."""
-    plt = _pyplot()
+    plt = pyplot()
     n = len(x1)
     fig, axes = plt.subplots(2, n, figsize=(1.5 * n, 3.6 if not spectrogram else 3.0), squeeze=False)
     for i in range(n):
@@ -219,7 +220,7 @@ def pca_2d(points):
 def plot_embedding_2d(embeddings, labels, class_names=None, ax=None, title=None):
     """Scatter of ``embeddings`` (n, d) projected on their first two principal components, one colour
     per label."""
-    plt = _pyplot()
+    plt = pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4))
     xy, labels = pca_2d(embeddings), np.asarray(labels)
@@ -238,7 +239,7 @@ def plot_prototypes(view, support_y, query_y, title=None, ax=None):
     query (dots) examples coloured by class, prototypes (stars), unlabelled examples (grey crosses)
     and, when ``view`` has them, arrows from each prototype to its refined position. ``view`` is
     ``learner.explain(episode)``."""
-    plt = _pyplot()
+    plt = pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4.5))
     parts = [key for key in ("support", "query", "unlabeled", "prototypes", "refined") if key in view]

@@ -7,15 +7,18 @@ training mode, so each batch norm layer normalises with the mean and variance of
 hand. Each query's prediction then depends on the other queries of its episode, a mild form of
 transductive inference. :class:`Transductive` wraps a trained ProtoNet, relation or matching network
 for :func:`hands_on_meta.evaluation.meta_test` to measure that protocol: each episode of a meta-batch
-is run on its own (support and query examples embedded together, as in training), through
-``stateless_call``, so the moving statistics stay untouched. Gradient-based learners choose this with
-their own ``batch_norm`` argument instead (:class:`~hands_on_meta.learners.MAML`).
+is run on its own (support and query examples embedded together, as in training), with the moving
+statistics left untouched. Gradient-based learners choose this with their own ``batch_norm``
+argument instead (:class:`~hands_on_meta.learners.MAML`).
 
 >>> # meta_test(Transductive(relation_net), test_episodes, 600)
 """
 import tensorflow as tf
 
-from hands_on_meta.learners.base import EpisodicLearner, batched, task_score
+from hands_on_meta.inner_loop import forward
+from hands_on_meta.learners.base import batched
+from hands_on_meta.learners.metric import MetricLearner
+from hands_on_meta.objectives import task_score
 
 
 class Transductive:
@@ -23,7 +26,7 @@ class Transductive:
     wherever :func:`~hands_on_meta.evaluation.meta_test` takes a learner."""
 
     def __init__(self, learner):
-        if not isinstance(learner, EpisodicLearner) or hasattr(learner, "predict_tasks"):
+        if not isinstance(learner, MetricLearner):
             raise ValueError("Transductive wraps a metric learner (ProtoNet, RelationNet, MatchingNet, ...); "
                              "gradient-based learners take batch_norm='transductive'; got "
                              f"{type(learner).__name__}")
@@ -33,16 +36,15 @@ class Transductive:
     def episode_outputs(self, episodes):
         """Query predictions (meta_batch, n_query, n_way), each episode normalised with its own statistics."""
         learner = self.learner
-        episodes = learner._with_batch_axis(episodes)
-        trainable, state = learner.trainable_variables, learner.non_trainable_variables
+        episodes = learner.with_batch_axis(episodes)
+        weights = learner.trainable_variables
 
         def one_episode(episode):
-            outputs, _ = learner.stateless_call(trainable, state, batched(episode), training=True)
-            return tf.cast(outputs[0], tf.float32)
+            return tf.cast(forward(learner, weights, batched(episode), training=True)[0], tf.float32)
 
         return tf.map_fn(one_episode, episodes, fn_output_signature=tf.TensorSpec(None, tf.float32))
 
     def episode_scores(self, episodes):
         """Per-episode accuracy (%) on the query sets."""
-        episodes = self.learner._with_batch_axis(episodes)
+        episodes = self.learner.with_batch_axis(episodes)
         return task_score(self.task, episodes["query_y"], self.episode_outputs(episodes))

@@ -1,14 +1,14 @@
 """CAML: only the context adapts, always from zero; the outer loop trains everything else."""
-import warnings
 
 import keras
 import numpy as np
 import pytest
+from conftest import reloaded
 
 from hands_on_meta.datasets.sine import sine_tasks
 from hands_on_meta.evaluation import meta_test
 from hands_on_meta.layers import ContextConcat
-from hands_on_meta.learners import CAML, MAML
+from hands_on_meta.learners import CAML
 
 
 def context_mlp(units=4):
@@ -47,10 +47,7 @@ def test_only_the_context_adapts_and_the_outer_loop_never_moves_its_start(tmp_pa
     unadapted = meta_test(caml, held_out, 100, allow_fewer=True).mean
     assert adapted < 0.8 * unadapted, f"adapting the context should help: {adapted:.2f} vs {unadapted:.2f}"
     caml.eval_steps = 2
-    caml.save(tmp_path / "caml.keras")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)  # e.g. "Skipping variable loading for optimizer"
-        loaded = keras.models.load_model(tmp_path / "caml.keras")
+    loaded = reloaded(caml, tmp_path / "caml.keras")  # no "Skipping variable loading for optimizer"
     batch = next(iter(held_out))
     np.testing.assert_allclose(caml.episode_scores(batch).numpy(), loaded.episode_scores(batch).numpy(), rtol=1e-5)
 
@@ -60,4 +57,8 @@ def test_caml_needs_a_context_layer():
 
     with pytest.raises(ValueError, match="must contain a hands_on_meta.layers.ContextConcat"):
         CAML(sine_mlp(), task="regression")
-    assert isinstance(CAML(context_mlp(), task="regression"), MAML)
+    caml = CAML(context_mlp(), task="regression", inner_lr=0.5)
+    assert caml.adapt_mask() == [True] + [False] * 6  # the context only
+    assert [w.name for w in caml.outer_variables] == [w.name for w in caml.network.trainable_variables[1:]]
+    loaded = CAML.from_config(caml.get_config())
+    assert loaded.inner_lr == 0.5 and loaded.adapt_mask() == caml.adapt_mask()

@@ -4,14 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from hands_on_meta.evaluation import (
-    MetaTestResult,
-    load_records,
-    mean_ci95,
-    meta_test,
-    record,
-    write_results_md,
-)
+from hands_on_meta.evaluation import MetaTestResult, mean_ci95, meta_test
+from hands_on_meta.records import load_records, record, write_results_md
 
 
 def test_mean_ci95_is_the_normal_interval():
@@ -45,12 +39,12 @@ def test_meta_test_takes_exactly_n_episodes_and_refuses_too_few():
 
 def test_records_and_results_table(tmp_path):
     result = MetaTestResult("accuracy", np.full(600, 98.0) + np.linspace(-1, 1, 600), 3.0)
-    rec = record(result, "ProtoNet", "omniglot", "test", 5, 1, "5000 episodes", 120.0, tmp_path, command="x y")
+    rec = record(result, "ProtoNet", "omniglot", "test", 5, 1, "5000 episodes", 120.0, tmp_path, commit="abc1234", command="x y")
     for key in ("algorithm", "dataset", "split", "way", "shot", "episodes", "mean", "ci95", "budget", "wall_s",
                 "machine", "commit", "command"):
         assert key in rec
     assert json.loads((tmp_path / "protonet.jsonl").read_text())["mean"] == pytest.approx(98.0)
-    record(result, "Gaussian ProtoNet (radius)", "omniglot", "test", 5, 1, "b", 1.0, tmp_path, command="z")
+    record(result, "Gaussian ProtoNet (radius)", "omniglot", "test", 5, 1, "b", 1.0, tmp_path, commit="abc1234", command="z")
     assert (tmp_path / "gaussian-protonet-radius.jsonl").is_file()  # no brackets or spaces in file names
     out = write_results_md(tmp_path, tmp_path / "RESULTS.md")
     table = (tmp_path / "RESULTS.md").read_text()
@@ -65,7 +59,7 @@ def test_diverged_episodes_are_counted_and_reported_with_the_median(tmp_path):
     result = MetaTestResult("mse", values, 1.0)
     assert result.diverged == 2 and result.median == pytest.approx(np.median(np.r_[values[:597], np.inf, np.inf, 1e30]))
     assert "diverged (non-finite) on 2 of 600 episodes, median 0.20" in str(result)
-    rec = record(result, "MAML", "sine", "held-out tasks", None, 5, "b", 1.0, tmp_path, command="c", setting="10 steps")
+    rec = record(result, "MAML", "sine", "held-out tasks", None, 5, "b", 1.0, tmp_path, commit="abc1234", command="c", setting="10 steps")
     assert rec["mean"] is None and rec["diverged"] == 2
     json.loads((tmp_path / "maml.jsonl").read_text(), parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
     write_results_md(tmp_path, tmp_path / "RESULTS.md")
@@ -92,7 +86,7 @@ def test_grouped_results_plot_a_diverged_result_as_its_hatched_median():
 def test_record_commit_is_dirty_only_when_the_package_code_changed(tmp_path):
     import subprocess
 
-    from hands_on_meta.evaluation import _commit
+    from hands_on_meta.records import code_commit
 
     def git(*args):
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
@@ -104,9 +98,9 @@ def test_record_commit_is_dirty_only_when_the_package_code_changed(tmp_path):
     git("init", "-q")
     git("add", "-A")
     git("commit", "-qm", "c")
-    head = _commit(tmp_path / "pkg")
+    head = code_commit(tmp_path / "pkg")
     assert len(head) >= 7 and not head.endswith("+dirty")
     (tmp_path / "results.jsonl").write_text("{}\n")      # a new record: the code is unchanged
-    assert _commit(tmp_path / "pkg") == head
+    assert code_commit(tmp_path / "pkg") == head
     (tmp_path / "pkg" / "code.py").write_text("x = 2\n")
-    assert _commit(tmp_path / "pkg") == head + "+dirty"
+    assert code_commit(tmp_path / "pkg") == head + "+dirty"

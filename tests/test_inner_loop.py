@@ -3,47 +3,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import classification_task, convbn64, meta_loss, mlp64, regression_task
 
 from hands_on_meta.inner_loop import adapt, forward
 from hands_on_meta.layers import ExactBatchNormalization, FusedBatchNormalization
-from hands_on_meta.learners.base import task_loss
-
-
-def mlp64():
-    keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.Input((1,)), keras.layers.Dense(8, activation="tanh", dtype="float64"),
-                             keras.layers.Dense(1, dtype="float64")])
-
-
-def convbn64():
-    """Conv + BatchNorm (batch statistics) + max-pool; Keras' own BatchNormalization fails this test
-    (see ExactBatchNormalization)."""
-    keras.utils.set_random_seed(1)
-    return keras.Sequential([
-        keras.Input((6, 6, 1)), keras.layers.Conv2D(3, 3, padding="same", dtype="float64"),
-        ExactBatchNormalization(dtype="float64"), keras.layers.Activation("tanh", dtype="float64"),
-        keras.layers.MaxPooling2D(2, dtype="float64"), keras.layers.Flatten(dtype="float64"),
-        keras.layers.Dense(3, dtype="float64")])
-
-
-def regression_task():
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-2, 2, (20, 1))
-    return x[:10], np.sin(x[:10]), x[10:], np.sin(x[10:]), "regression"
-
-
-def classification_task():
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(12, 6, 6, 1))
-    y = np.tile(np.arange(3), 4)
-    return x[:6], y[:6], x[6:], y[6:], "classification"
-
-
-def meta_loss(model, weights, task, steps, lr, first_order=False):
-    sx, sy, qx, qy, kind = task
-    fast = adapt(model, tf.constant(sx), tf.constant(sy), lambda y, p: task_loss(kind, y, p), steps=steps,
-                 learning_rate=lr, first_order=first_order, weights=weights)
-    return task_loss(kind, tf.constant(qy), forward(model, fast, tf.constant(qx)))
+from hands_on_meta.objectives import task_loss
 
 
 def meta_gradient(model, task, steps, lr, first_order=False):

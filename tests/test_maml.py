@@ -2,6 +2,7 @@
 import keras
 import numpy as np
 import pytest
+from conftest import convbn64, reloaded
 
 from hands_on_meta.datasets.sine import sine_tasks
 from hands_on_meta.evaluation import meta_test
@@ -30,8 +31,7 @@ def test_maml_learns_to_adapt_on_held_out_sine_tasks(tmp_path):
     result = meta_test(maml, held_out, 200, allow_fewer=True)
     # Predicting 0 scores E[A^2]/2 = 4.1 on average; a network that cannot adapt scores about 3.
     assert result.mean < 1.5, f"MAML after 1500 meta-steps: held-out MSE {result}"
-    maml.save(tmp_path / "maml.keras")
-    loaded = keras.models.load_model(tmp_path / "maml.keras")
+    loaded = reloaded(maml, tmp_path / "maml.keras")
     batch = next(iter(held_out))
     np.testing.assert_allclose(maml.episode_scores(batch).numpy(), loaded.episode_scores(batch).numpy(), rtol=1e-6)
     assert loaded.eval_steps == 10 and loaded.inner_lr == 0.01
@@ -72,17 +72,15 @@ def test_anil_adapts_only_the_head_and_the_body_still_gets_a_meta_gradient():
     assert MAML.from_config(maml.get_config()).anil
 
 
-def meta_step_delta(monkeypatch, per_task, **maml_kwargs):
+def meta_step_delta(strategy, **maml_kwargs):
     """The weight change of one SGD(1.0) meta-step of MAML on a float64 conv+BN net, over 4 tasks (so the
-    one-tape step's float32 mean weight 1/4 is exact), with task-by-task meta-gradients on or off."""
+    one-tape step's float32 mean weight 1/4 is exact), with meta-gradients taken by ``strategy``."""
     import tensorflow as tf
-    from test_inner_loop import convbn64
 
     rng = np.random.default_rng(0)
     batch = {"support_x": rng.normal(size=(4, 6, 6, 6, 1)), "support_y": np.tile(np.arange(3), (4, 2)),
              "query_x": rng.normal(size=(4, 9, 6, 6, 1)), "query_y": np.tile(np.arange(3), (4, 3))}
-    monkeypatch.setattr(MAML, "per_task_gradients", lambda self: per_task)
-    maml = MAML(convbn64(), inner_lr=0.5, **maml_kwargs)
+    maml = MAML(convbn64(), inner_lr=0.5, meta_gradients=strategy, **maml_kwargs)
     maml.compile(optimizer=keras.optimizers.SGD(1.0))
     before = [w.numpy().copy() for w in maml.network.trainable_variables]
     maml.train_on_batch({k: tf.constant(v) for k, v in batch.items()})
@@ -90,22 +88,28 @@ def meta_step_delta(monkeypatch, per_task, **maml_kwargs):
 
 
 @pytest.mark.parametrize("kwargs", [{"first_order": True, "inner_steps": 2}, {"first_order": True, "anil": True},
-                                    {"first_order": False}])
-def test_task_by_task_meta_step_equals_the_one_tape_step(monkeypatch, kwargs):
-    """Task by task (MAML.task_meta_gradients; first order with the inner loop off the outer tape), the
-    meta-step must be that of one tape over the whole meta-batch."""
-    per_task, one_tape = meta_step_delta(monkeypatch, True, **kwargs), meta_step_delta(monkeypatch, False, **kwargs)
+                                    {"first_order": False}, {"first_order": True, "batch_norm": "running"}])
+def test_task_by_task_meta_step_equals_the_one_tape_step(kwargs):
+    """Task by task (first order: with the inner loop off the outer tape), the meta-step must be that of
+    one tape over the whole meta-batch."""
+    per_task, one_tape = meta_step_delta("per_task", **kwargs), meta_step_delta("one_tape", **kwargs)
     assert np.linalg.norm(one_tape) > 1e-3
     np.testing.assert_allclose(per_task, one_tape, rtol=1e-9, atol=1e-12)
     if not kwargs["first_order"]:  # second order did not take the first-order shortcut
-        first = meta_step_delta(monkeypatch, True, first_order=True)
+        first = meta_step_delta("per_task", first_order=True)
         assert np.linalg.norm(per_task - first) > 1e-4 * np.linalg.norm(per_task)
 
 
-def test_which_learners_take_the_first_order_shortcut():
-    from test_inner_loop import convbn64
-
-    assert MAML(convbn64(), first_order=True).first_order_shortcut()
-    assert not MAML(convbn64()).first_order_shortcut()
-    running = MAML(convbn64(), first_order=True, batch_norm="running")
-    assert not running.first_order_shortcut() and not running.per_task_gradients()
+def test_the_meta_gradient_strategy_is_a_saved_constructor_argument():
+    maml = MAML(convbn64(), first_order=True, meta_gradients="one_tape", parallel_tasks=3)
+    assert maml.task_gradient() is None  # one tape over the meta-batch: no per-task shortcut
+    loaded = MAML.from_config(maml.get_config())
+    assert (loaded.meta_gradients, loaded.parallel_tasks) == ("one_tape", 3)
+    assert MAML(convbn64(), first_order=True).task_gradient() is not None
+    assert MAML(convbn64()).task_gradient() is None  # second order: the gradient of task_objective
+    with pytest.raises(ValueError, match="meta_gradients must be one of"):
+        MAML(convbn64(), meta_gradients="vectorized")
+    with pytest.raises(ValueError, match="needs each task's meta-gradient"):
+        MAML(convbn64(), agreement=True, meta_gradients="one_tape")
+    with pytest.raises(ValueError, match="parallel_tasks must be >= 1"):
+        MAML(convbn64(), parallel_tasks=0)

@@ -3,13 +3,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import reloaded
 
 from hands_on_meta.adversarial import UnderAttack, fgsm
 from hands_on_meta.inner_loop import adapt, forward
 from hands_on_meta.layers import ExactBatchNormalization
 from hands_on_meta.learners import ADML, IMAML, MAML, ProtoMAML, ProtoNet
-from hands_on_meta.learners.base import task_loss
 from hands_on_meta.learners.imaml import conjugate_gradient
+from hands_on_meta.objectives import task_loss
 from hands_on_meta.recipes.sine import sine_mlp
 
 
@@ -163,8 +164,7 @@ def test_proto_maml_starts_from_the_protonet_classifier(tmp_path):
     assert all(id(w) not in {id(v) for v in head.trainable_weights} for w in adapting.outer_variables)
     steps = sgd_step(adapting, episodes)
     assert len(steps) == 2 and all(np.abs(s).max() > 0 for s in steps)  # the encoder learns
-    adapting.save(tmp_path / "proto_maml.keras")
-    loaded = keras.models.load_model(tmp_path / "proto_maml.keras")
+    loaded = reloaded(adapting, tmp_path / "proto_maml.keras")
     np.testing.assert_allclose(loaded.episode_outputs(episodes).numpy(), adapting.episode_outputs(episodes).numpy(),
                                rtol=1e-5)
     with pytest.raises(ValueError, match="number of classes|n_way"):

@@ -69,3 +69,33 @@ def test_committed_models_match_their_recipe_and_records():
         commands = [r["command"] for r in records if f"--out models/{recipe_name}" in r["command"]
                     and covers(r["command"], recipe_name, model)]
         assert commands, f"no recorded result of {done.parent.name}/{model}"
+
+
+def test_the_readme_example_of_a_new_learner_trains():
+    """The Architecture section's ten-line learner meta-trains through the family's train_step, and its
+    extra term changes the meta-step (it is not MAML under another name)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from hands_on_meta.learners import MAML
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Architecture"):readme.index("## Conventions")]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    namespace = {}
+    exec(code, namespace)  # noqa: S102  (the README's own example, run as a reader would)
+    rng = np.random.default_rng(0)
+    batch = {"support_x": rng.normal(size=(2, 6, 4)).astype("float32"), "support_y": np.tile(np.arange(3), (2, 2)),
+             "query_x": rng.normal(size=(2, 9, 4)).astype("float32"), "query_y": np.tile(np.arange(3), (2, 3))}
+    steps = {}
+    for learner_class in (namespace["ConfidentMAML"], MAML):
+        keras.utils.set_random_seed(0)
+        learner = learner_class(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]), inner_lr=0.5)
+        learner.compile(optimizer=keras.optimizers.SGD(1.0))
+        before = learner.network.get_weights()[0]
+        logs = learner.fit(tf.data.Dataset.from_tensors(batch), verbose=0).history
+        assert set(logs) == {"loss", "accuracy"}
+        steps[learner_class.__name__] = learner.network.get_weights()[0] - before
+    assert np.abs(steps["ConfidentMAML"]).max() > 0
+    assert not np.allclose(steps["ConfidentMAML"], steps["MAML"])

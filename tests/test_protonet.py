@@ -2,6 +2,7 @@
 import keras
 import numpy as np
 import pytest
+from conftest import reloaded
 
 from hands_on_meta.episodes import episode_dataset
 from hands_on_meta.evaluation import meta_test
@@ -30,8 +31,7 @@ def test_protonet_learns_on_training_classes_and_generalises_to_test_classes(mir
     result = meta_test(protonet, test, 200, allow_fewer=True)
     # Chance is 20%; comparing raw pixels scores 44% (notebook 1.1). 60 training episodes reach ~85%.
     assert result.mean > 70.0, f"ProtoNet after 60 episodes, held-out 5-way 1-shot: {result}"
-    protonet.save(tmp_path / "protonet.keras")
-    loaded = keras.models.load_model(tmp_path / "protonet.keras")
+    loaded = reloaded(protonet, tmp_path / "protonet.keras")
     batch = next(iter(test))
     np.testing.assert_allclose(np.asarray(protonet(batch)), np.asarray(loaded(batch)), rtol=1e-5, atol=1e-4)
 

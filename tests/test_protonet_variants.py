@@ -3,6 +3,7 @@ Omniglot, .keras round-trips, bad input."""
 import keras
 import numpy as np
 import pytest
+from conftest import reloaded
 
 from hands_on_meta.episodes import episode_dataset
 from hands_on_meta.evaluation import meta_test
@@ -87,8 +88,7 @@ def test_variants_learn_on_omniglot_and_round_trip(make, mirror, omniglot_test, 
     result = meta_test(learner, test, 100, allow_fewer=True)
     # chance is 20%, raw pixels 44% (notebook 1.1); 60 short episodes take a conv4 ProtoNet to ~85%.
     assert result.mean > 65.0, f"{learner.__class__.__name__} after 60 episodes: {result}"
-    learner.save(tmp_path / "model.keras")
-    loaded = keras.models.load_model(tmp_path / "model.keras")
+    loaded = reloaded(learner, tmp_path / "model.keras")
     batch = next(iter(test))
     np.testing.assert_allclose(np.asarray(learner(batch)), np.asarray(loaded(batch)), rtol=1e-5, atol=1e-3)
     strip = lambda config: {k: v for k, v in config.items() if k != "encoder"}

@@ -5,34 +5,22 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from conftest import small_relation_net, toy_episode
 
 from hands_on_meta.datasets.phonemes import PRONUNCIATIONS, digit_side_info
 from hands_on_meta.episodes import episode_dataset
 from hands_on_meta.evaluation import meta_test
-from hands_on_meta.layers import RelationModule, RelationPairs, class_feature_sums, relation_embedding
+from hands_on_meta.layers import RelationModule, RelationPairs, class_prototypes, relation_embedding
 from hands_on_meta.learners import RelationNet
 from hands_on_meta.recipes import get
 from hands_on_meta.recipes.relation import derangement, fsdd_zeroshot_model
-
-
-def small_relation_net(n_way=None):
-    embedding = relation_embedding(filters=8)
-    return RelationNet(embedding, RelationModule(embedding.output_shape[1:], filters=8), n_way=n_way)
-
-
-def toy_episode(n_way=5, k_shot=2, n_query=3, seed=0):
-    rng = np.random.default_rng(seed)
-    return {"support_x": rng.random((1, n_way * k_shot, 28, 28, 1), dtype=np.float32),
-            "support_y": np.repeat(np.arange(n_way), k_shot)[None].astype(np.int32),
-            "query_x": rng.random((1, n_way * n_query, 28, 28, 1), dtype=np.float32),
-            "query_y": np.repeat(np.arange(n_way), n_query)[None].astype(np.int32)}
 
 
 def test_layer_shapes_and_values_match_numpy():
     rng = np.random.default_rng(0)
     assert relation_embedding().output_shape == (None, 7, 7, 64)
     features, labels = rng.normal(size=(2, 6, 3, 3, 4)).astype("float32"), np.array([[0, 1, 2, 0, 1, 2]] * 2)
-    sums = np.asarray(class_feature_sums(features, labels, 3))
+    sums = np.asarray(class_prototypes(features, labels, 3, reduce="sum"))
     np.testing.assert_allclose(sums, features[:, :3] + features[:, 3:], rtol=1e-5, atol=1e-5)
     queries, classes = rng.normal(size=(2, 4, 3, 3, 5)), rng.normal(size=(2, 3, 3, 3, 5))
     pairs = np.asarray(RelationPairs()(queries.astype("float32"), classes.astype("float32")))
@@ -205,14 +193,19 @@ def test_side_information_describes_the_pronunciations():
     assert sorted(order.tolist()) == list(range(10)) and not np.any(order == np.arange(10))
 
 
-def test_recipes_are_registered_with_their_training_and_test_settings():
+def test_recipe_tests_every_published_setting_with_the_model_of_its_shot():
+    """Each model is tested at the shot it was trained with, in every setting of the paper's Table 1
+    (the published numbers RESULTS.md puts beside ours), with moving and with episode statistics."""
+    from hands_on_meta.records import PUBLISHED
+
     omniglot = get("relation-omniglot").config()
-    # (way, shot, queries per class): 20-way training episodes (the recipe docstring says why), one model
-    # per shot as in the paper; the 4th entry is our number of episodes
-    assert {name: setting[:3] for name, setting in omniglot["train"].items()} == {"1shot": [20, 1, 5],
-                                                                                  "5shot": [20, 5, 5]}
-    # tested in the settings of the paper's Table 1, each model at its own shot
-    assert sorted(tuple(row[:3]) for row in omniglot["eval"] if "+" not in row[2]) == [
-        (5, 1, "1shot"), (5, 5, "5shot"), (20, 1, "1shot"), (20, 5, "5shot")]
+    standard = [row for row in omniglot["eval"] if "+" not in row[2]]
+    assert all(omniglot["train"][model][1] == shot for _, shot, model, *_ in standard)
+    published = {(way, shot) for (alg, data, way, shot, setting) in PUBLISHED
+                 if alg == "RelationNet" and data == "omniglot" and not setting}
+    assert sorted((way, shot) for way, shot, *_ in standard) == sorted(published)
+    transductive = [row for row in omniglot["eval"] if row[2].endswith("+transductive")]
+    assert sorted((way, shot, model + "+transductive") for way, shot, model, *_ in standard) == \
+        sorted(tuple(row[:3]) for row in transductive)
     zero_shot = get("relation-zeroshot-fsdd").config(quick=True)
     assert all(len(split) == 3 for split in zero_shot["splits"])

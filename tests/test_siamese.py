@@ -8,17 +8,17 @@ import pytest
 import tensorflow as tf
 
 from hands_on_meta.episodes import episode_dataset
-from hands_on_meta.evaluation import (
+from hands_on_meta.evaluation import meta_test
+from hands_on_meta.layers import ContrastiveLoss, PairDistance, contrastive_loss
+from hands_on_meta.learners import SiameseNetwork
+from hands_on_meta.plotting import pca_2d
+from hands_on_meta.verification import (
     best_threshold,
-    meta_test,
     roc_auc,
     roc_curve,
     verification_scores,
     verification_test,
 )
-from hands_on_meta.layers import ContrastiveLoss, PairDistance, contrastive_loss
-from hands_on_meta.learners import SiameseNetwork
-from hands_on_meta.plotting import pca_2d
 
 # Real-data learning test: 10-way 1-shot 4-query episodes of the 30 training people, then held-out people.
 STEPS = 60

@@ -3,8 +3,8 @@ import hashlib
 
 import pytest
 
-from hands_on_meta.datasets import _sources
-from hands_on_meta.datasets._sources import Resource, locate, open_zip
+from hands_on_meta.datasets import sources
+from hands_on_meta.datasets.sources import Resource, locate, open_zip
 
 PAYLOAD = b"omniglot split file\n"
 GOOD = Resource("omniglot/splits/vinyals/x.txt", "https://example.invalid/x.txt", hashlib.sha256(PAYLOAD).hexdigest())
@@ -67,9 +67,9 @@ def test_cache_write_is_atomic_and_unreadable_cache_is_a_miss(tmp_path):
     import numpy as np
 
     path = tmp_path / "a.npz"
-    _sources.save_arrays(path, x=np.arange(3))
-    assert _sources.load_arrays(path, ["x"])["x"].tolist() == [0, 1, 2]
-    assert _sources.load_arrays(path, ["y"]) is None
+    sources.save_arrays(path, x=np.arange(3))
+    assert sources.load_arrays(path, ["x"])["x"].tolist() == [0, 1, 2]
+    assert sources.load_arrays(path, ["y"]) is None
     path.write_bytes(b"garbage")
-    assert _sources.load_arrays(path, ["x"]) is None
+    assert sources.load_arrays(path, ["x"]) is None
     assert not list(tmp_path.glob("*.tmp*"))

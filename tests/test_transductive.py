@@ -2,7 +2,7 @@
 import keras
 import numpy as np
 import pytest
-from test_relation import small_relation_net, toy_episode
+from conftest import small_relation_net, toy_episode
 
 from hands_on_meta.layers import conv4
 from hands_on_meta.learners import MAML, ProtoNet

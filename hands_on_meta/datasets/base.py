@@ -1,7 +1,10 @@
-"""The container every loader returns: examples grouped by class."""
+"""What the data layer shares: the container every loader returns (examples grouped by class), and
+the keyed stream every sampler of episodes or generated tasks is built on."""
 import dataclasses
 
 import numpy as np
+
+from hands_on_meta.validation import check_int
 
 
 @dataclasses.dataclass
@@ -51,3 +54,21 @@ class ClassDataset:
         return (f"ClassDataset(name={self.name!r}, split={self.split!r}, classes={self.n_classes}, "
                 f"per_class={self.n_per_class}, example_shape={self.example_shape}, dtype={self.x.dtype})")
 
+
+def indexed_dataset(make_element, seed=0, episodes=None, meta_batch=None, prefetch=True):
+    """Dataset of ``make_element(key)`` for episode keys ``(seed, 0), (seed, 1), ...``.
+
+    ``make_element`` maps an int64 key of shape (2,) to a structure of tensors using stateless random
+    ops only. The one mechanism behind class episodes and generated task families (sine waves ...).
+    """
+    import tensorflow as tf  # here, so that importing the loaders does not load TensorFlow
+    seed = check_int("seed", seed, 0)
+    episodes = check_int("episodes", episodes, 1, allow_none=True)
+    meta_batch = check_int("meta_batch", meta_batch, 1, allow_none=True)
+    count = -1 if episodes is None else episodes * (meta_batch or 1)
+    keys = tf.data.Dataset.range(count if count > 0 else np.iinfo(np.int64).max)
+    keys = keys.map(lambda i: tf.stack([tf.constant(seed, tf.int64), i]))
+    data = keys.map(make_element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if meta_batch is not None:
+        data = data.batch(meta_batch, drop_remainder=True)
+    return data.prefetch(tf.data.AUTOTUNE) if prefetch else data

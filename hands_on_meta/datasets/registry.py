@@ -1,7 +1,7 @@
 """Named datasets for ``hands-on-meta data list|verify|fetch``."""
 import dataclasses
 
-from hands_on_meta.datasets import _sources
+from hands_on_meta.datasets import sources
 from hands_on_meta.validation import check_choice
 
 
@@ -50,10 +50,10 @@ def get(name):
 
 def where(resource):
     """'mirror: PATH', 'cache: PATH' or 'missing (download from URL)'."""
-    mirror = _sources.mirror_dir()
+    mirror = sources.mirror_dir()
     if mirror is not None and (mirror / resource.relpath).is_file():
         return f"mirror: {mirror / resource.relpath}"
-    cached = _sources.cache_dir() / resource.relpath
+    cached = sources.cache_dir() / resource.relpath
     if cached.is_file():
         return f"cache: {cached}"
     return f"missing (fetch downloads {resource.url})"

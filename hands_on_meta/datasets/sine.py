@@ -14,7 +14,7 @@ import math
 
 import tensorflow as tf
 
-from hands_on_meta.episodes import indexed_dataset
+from hands_on_meta.datasets.base import indexed_dataset
 from hands_on_meta.validation import check_int
 
 

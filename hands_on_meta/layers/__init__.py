@@ -18,7 +18,6 @@ from hands_on_meta.layers.normalization import ExactBatchNormalization, FusedBat
 from hands_on_meta.layers.relation import (
                                             RelationModule,
                                             RelationPairs,
-                                            class_feature_sums,
                                             relation_embedding,
 )
 from hands_on_meta.layers.siamese import ContrastiveLoss, PairDistance, contrastive_loss
@@ -29,7 +28,6 @@ __all__ = [
                                             "RelationModule",
                                             "RelationPairs",
                                             "SquaredEuclidean",
-                                            "class_feature_sums",
                                             "class_prototypes",
                                             "conv4",
                                             "conv_block",

@@ -1,26 +1,45 @@
 """Distances and class prototypes, written with ``keras.ops``."""
+import math
+
 import keras
 from keras import ops
 
 
-def class_prototypes(embeddings, labels, n_way, weights=None):
-    """Mean embedding of each class: ``embeddings`` (..., S, D), integer ``labels`` (..., S) -> (..., N, D).
+def class_prototypes(embeddings, labels, n_way, weights=None, reduce="mean"):
+    """Each class's pooled support embedding: ``embeddings`` (..., S, *F) with integer ``labels``
+    (..., S) -> (..., N, *F), for vectors (F = (D,)) or feature maps (F = (H, W, C)).
 
-    ``weights`` (..., S, D) or (..., S, 1), optional: a weighted mean per dimension (Gaussian
-    prototypical networks weight each example by its precision).
+    ``reduce="mean"``: the class mean, ProtoNet's prototype; ``weights`` (..., S, *F) or (..., S, 1),
+    optional, make it a weighted mean per dimension (Gaussian prototypical networks weight each example
+    by its precision). ``reduce="sum"``: the class sum, the relation network's K-shot class feature.
 
-    >>> ops.convert_to_numpy(class_prototypes(ops.array([[0., 0.], [2., 2.], [5., 5.]]), ops.array([0, 0, 1]), 2)).tolist()
+    >>> z = ops.array([[0., 0.], [2., 2.], [5., 5.]])
+    >>> ops.convert_to_numpy(class_prototypes(z, ops.array([0, 0, 1]), 2)).tolist()
     [[1.0, 1.0], [5.0, 5.0]]
-    >>> w = ops.array([[3.], [1.], [1.]])
-    >>> ops.convert_to_numpy(class_prototypes(ops.array([[0., 0.], [2., 2.], [5., 5.]]), ops.array([0, 0, 1]), 2, w)).tolist()
+    >>> ops.convert_to_numpy(class_prototypes(z, ops.array([0, 0, 1]), 2, ops.array([[3.], [1.], [1.]]))).tolist()
     [[0.5, 0.5], [5.0, 5.0]]
+    >>> maps = ops.reshape(ops.arange(12, dtype="float32"), (3, 2, 2))       # 3 examples of shape (2, 2)
+    >>> ops.convert_to_numpy(class_prototypes(maps, ops.array([1, 0, 1]), 2, reduce="sum")).tolist()
+    [[[4.0, 5.0], [6.0, 7.0]], [[8.0, 10.0], [12.0, 14.0]]]
     """
+    if reduce not in ("mean", "sum"):
+        raise ValueError(f"reduce must be 'mean' or 'sum', got {reduce!r}")
+    if reduce == "sum" and weights is not None:
+        raise ValueError("weights apply to reduce='mean' only")
+    rank = len(labels.shape)
+    feature_shape = tuple(embeddings.shape[rank:])
+    lead = ops.shape(embeddings)[:rank]
+    flat = ops.reshape(embeddings, (*lead, math.prod(feature_shape)))  # (..., S, D)
     one_hot = ops.one_hot(labels, n_way, dtype=embeddings.dtype)  # (..., S, N)
-    if weights is None:
-        weights = ops.ones_like(embeddings[..., :1])
-    sums = ops.einsum("...sn,...sd->...nd", one_hot, embeddings * weights)
-    totals = ops.einsum("...sn,...sd->...nd", one_hot, ops.broadcast_to(weights, ops.shape(embeddings)))
-    return sums / ops.maximum(totals, 1e-12)
+    if reduce == "sum":
+        pooled = ops.einsum("...sn,...sd->...nd", one_hot, flat)
+    else:
+        weights = ops.ones_like(flat[..., :1]) if weights is None else ops.reshape(
+            ops.broadcast_to(weights, ops.shape(embeddings)), ops.shape(flat))
+        sums = ops.einsum("...sn,...sd->...nd", one_hot, flat * weights)
+        totals = ops.einsum("...sn,...sd->...nd", one_hot, ops.broadcast_to(weights, ops.shape(flat)))
+        pooled = sums / ops.maximum(totals, 1e-12)
+    return ops.reshape(pooled, (*lead[:-1], n_way, *feature_shape))
 
 
 def soft_kmeans_refine(prototypes, unlabeled, support_counts, distractor_radius=None):

@@ -7,7 +7,8 @@ each such pair into a score in [0, 1].
 
 * :func:`relation_embedding`: the 4-block convolutional embedding of the paper (pooling after the
   first two blocks only, so 28x28 images become 7x7x64 feature maps);
-* :func:`class_feature_sums`: per-class sum of support features (any trailing feature shape);
+* the class feature, the sum of a class's support features, is
+  :func:`~hands_on_meta.layers.class_prototypes` with ``reduce="sum"``;
 * :class:`RelationPairs`: all (query, class) pairs, concatenated along the last axis;
 * :class:`RelationModule`: every (query, class) pair -> a score in [0, 1]: two conv blocks for
   feature maps, then FC 8 (ReLU) -> FC 1 (sigmoid); FC -> FC for vectors (the zero-shot model).
@@ -26,8 +27,6 @@ way, on :class:`RelationPairs`), at about a fifth of the cost of a 5-way episode
 >>> tuple(relate(queries, classes).shape)                 # a score for every (query, class) pair
 (6, 5)
 """
-import math
-
 import keras
 from keras import ops
 
@@ -46,23 +45,6 @@ def relation_embedding(input_shape=(28, 28, 1), filters=64, blocks=4, pooled_blo
     layers += [conv_block(filters, name=f"block{i}", pool=i < pooled_blocks, batch_norm=batch_norm)
                for i in range(blocks)]
     return keras.Sequential(layers, name=name)
-
-
-def class_feature_sums(features, labels, n_way):
-    """Sum of the support features of each class: ``features`` (..., S, *F), integer ``labels``
-    (..., S) -> (..., n_way, *F). With K shots per class this is the paper's K-shot class feature.
-
-    >>> x = ops.reshape(ops.arange(12, dtype="float32"), (3, 2, 2))       # 3 examples of shape (2, 2)
-    >>> ops.convert_to_numpy(class_feature_sums(x, ops.array([1, 0, 1]), 2)).tolist()
-    [[[4.0, 5.0], [6.0, 7.0]], [[8.0, 10.0], [12.0, 14.0]]]
-    """
-    feature_shape = tuple(features.shape[len(labels.shape):])
-    size = math.prod(feature_shape)
-    lead = ops.shape(features)[: len(labels.shape)]
-    flat = ops.reshape(features, (*lead, size))
-    one_hot = ops.one_hot(labels, n_way, dtype=flat.dtype)  # (..., S, N)
-    sums = ops.einsum("...sn,...sd->...nd", one_hot, flat)
-    return ops.reshape(sums, (*lead[:-1], n_way, *feature_shape))
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")

@@ -1,7 +1,7 @@
 """ADML, adversarial meta-learning (Yin et al. 2018): MAML trained on clean and FGSM-perturbed data
 so the initialisation adapts well and resists attacks.
 
-For each task, FGSM examples (:func:`hands_on_meta.adversarial.fgsm`, step ``epsilon``) are made from
+For each task, FGSM examples (:func:`hands_on_meta.attacks.fgsm`, step ``epsilon``) are made from
 its support and query sets against the *current* meta-parameters. Two adaptations run from the
 same initialisation, one on the clean support set and one on the adversarial one; the meta-loss
 crosses them: the weights adapted on adversarial data are scored on the clean queries, the weights
@@ -15,14 +15,14 @@ Testing is MAML's; :class:`hands_on_meta.adversarial.UnderAttack` measures accur
 >>> # adml.fit(episode_dataset(load_omniglot("trainval"), 5, 1, 15, meta_batch=32), ...)
 """
 import keras
-import tensorflow as tf
 
-from hands_on_meta.adversarial import fgsm
-from hands_on_meta.learners.maml import MAML
+from hands_on_meta.attacks import fgsm
+from hands_on_meta.inner_loop import forward
+from hands_on_meta.learners.gradient_based import GradientBasedLearner
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
-class ADML(MAML):
+class ADML(GradientBasedLearner):
     """MAML with adversarial inner and outer updates (see module docstring)."""
 
     def __init__(self, network, task="classification", epsilon=0.1, clip=None, **kwargs):
@@ -39,22 +39,18 @@ class ADML(MAML):
         return fgsm(self.network, None, x, y, self.query_loss, self.epsilon, self.clip,
                     training=self.batch_statistics(True))
 
-    def train_step(self, episodes):
-        episodes = self._with_batch_axis(episodes)
-
-        def adapted_on_adversarial(support_x, support_y, steps, training):
-            return self.adapted_weights(self.perturb(support_x, support_y), support_y, steps, training)
-
-        with tf.GradientTape() as tape:
-            adv_on_clean = self.predict_tasks(episodes, True, adapted=adapted_on_adversarial)
-            clean_on_adv = self.predict_tasks(episodes, True, attack=lambda fast, x, y: self.perturb(x, y))
-            query_y = episodes["query_y"]
-            loss = 0.5 * (tf.reduce_mean(self.query_losses(query_y, adv_on_clean)) +
-                          tf.reduce_mean(self.query_losses(query_y, clean_on_adv)))
-        weights = self.outer_variables
-        self.apply_meta_gradients(tape.gradient(loss, weights), weights)
-        both = {"query_y": tf.concat([query_y, query_y], 0)}  # the score logged covers both halves
-        return self._update(both, tf.concat([adv_on_clean, clean_on_adv], 0), loss)
+    def task_objective(self, task):
+        """The crossed loss: adapted on adversarial support, scored on clean queries, and the reverse.
+        The score logged is the mean of the two; the new running statistics, those of the clean queries."""
+        support_x, support_y, query_x, query_y = task
+        steps = self.inner_steps
+        adv_fast = self.adapted_weights(self.perturb(support_x, support_y), support_y, steps)
+        clean_fast = self.adapted_weights(support_x, support_y, steps)
+        on_clean, state = forward(self.network, adv_fast, query_x, training=True, with_state=True)
+        on_adversarial = forward(self.network, clean_fast, self.perturb(query_x, query_y), training=True)
+        loss = 0.5 * (self.query_loss(query_y, on_clean) + self.query_loss(query_y, on_adversarial))
+        score, state = self.aux(query_y, on_clean, state)
+        return loss, (0.5 * (score + self.aux(query_y, on_adversarial, [])[0]), state)
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon, "clip": self.clip}

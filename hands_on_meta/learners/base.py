@@ -5,32 +5,20 @@ A learner implements :meth:`EpisodicLearner.episode_outputs`, returning per-epis
 the query set (it may override :meth:`EpisodicLearner.query_loss`), and gets from this class
 
 - ``train_step``: loss = mean over episodes of ``task_loss(query_y, predictions)``, gradient by
-  ``tf.GradientTape`` (second-order through any inner loop), one optimizer step;
+  ``tf.GradientTape``, one optimizer step (gradient-based learners replace it with the shared outer
+  step: :class:`~hands_on_meta.learners.gradient_based.GradientBasedLearner`);
 - ``test_step`` / :meth:`episode_scores`: per-episode accuracy (%) or MSE, used by
-  :func:`hands_on_meta.evaluation.meta_test`.
+  :func:`hands_on_meta.evaluation.meta_test`;
+- :meth:`with_batch_axis`: a single episode as a meta-batch of one, for wrappers and plots.
 
-``task`` is ``"classification"`` (integer labels, logits, softmax cross-entropy) or ``"regression"``
-(mean squared error).
+``task`` is ``"classification"`` or ``"regression"`` (:mod:`hands_on_meta.objectives`).
 """
 import keras
 import tensorflow as tf
 
-TASKS = ("classification", "regression")
+from hands_on_meta.objectives import check_task, task_loss, task_score
 
-
-def task_loss(task, y, pred):
-    """Mean loss of one episode's predictions."""
-    if task == "classification":
-        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(y, tf.int32), pred))
-    return tf.reduce_mean(tf.square(tf.cast(y, pred.dtype) - pred))
-
-
-def task_score(task, y, pred):
-    """Score of one or more episodes (last axes = query points): accuracy in % or MSE."""
-    if task == "classification":
-        hits = tf.cast(tf.equal(tf.argmax(pred, -1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32)
-        return 100.0 * tf.reduce_mean(hits, axis=-1)
-    return tf.reduce_mean(tf.square(tf.cast(y, pred.dtype) - pred), axis=list(range(1, len(pred.shape))))
+TASK_KEYS = ("support_x", "support_y", "query_x", "query_y")  # what one task of an episode batch holds
 
 
 def built_model(value, name, vector_output=False):
@@ -63,9 +51,7 @@ class EpisodicLearner(keras.Model):
 
     def __init__(self, task="classification", **kwargs):
         super().__init__(**kwargs)
-        if task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-        self.task = task
+        self.task = check_task(task)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.score_tracker = keras.metrics.Mean(name="accuracy" if task == "classification" else "mse")
 
@@ -97,13 +83,10 @@ class EpisodicLearner(keras.Model):
         return tf.map_fn(lambda args: tf.cast(self.query_loss(args[0], args[1]), tf.float32), (query_y, outputs),
                          fn_output_signature=tf.float32)
 
-    def _outputs_and_losses(self, episodes, training):
-        outputs = self.episode_outputs(episodes, training=training)
-        return outputs, self.query_losses(episodes["query_y"], outputs)
-
-    def _update(self, episodes, outputs, loss):
+    def update_metrics(self, loss, scores):
+        """Track the meta-batch's mean ``loss`` and its per-episode ``scores``; the logs of a step."""
         self.loss_tracker.update_state(loss)
-        self.score_tracker.update_state(task_score(self.task, episodes["query_y"], outputs))
+        self.score_tracker.update_state(scores)
         return {m.name: m.result() for m in self.metrics}
 
     def apply_meta_gradients(self, grads, variables=None):
@@ -118,28 +101,31 @@ class EpisodicLearner(keras.Model):
         self.optimizer.apply_gradients(zip(grads, variables))
 
     def train_step(self, episodes):
-        episodes = self._with_batch_axis(episodes)
+        episodes = self.with_batch_axis(episodes)
         with tf.GradientTape() as tape:
-            outputs, losses = self._outputs_and_losses(episodes, training=True)
-            loss = tf.reduce_mean(losses)
+            outputs = self.episode_outputs(episodes, training=True)
+            loss = tf.reduce_mean(self.query_losses(episodes["query_y"], outputs))
         self.apply_meta_gradients(tape.gradient(loss, self.outer_variables))
-        return self._update(episodes, outputs, loss)
+        return self.update_metrics(loss, task_score(self.task, episodes["query_y"], outputs))
 
     def test_step(self, episodes):
-        episodes = self._with_batch_axis(episodes)
-        outputs, losses = self._outputs_and_losses(episodes, training=False)
-        return self._update(episodes, outputs, tf.reduce_mean(losses))
+        episodes = self.with_batch_axis(episodes)
+        outputs = self.episode_outputs(episodes, training=False)
+        return self.update_metrics(tf.reduce_mean(self.query_losses(episodes["query_y"], outputs)),
+                                   task_score(self.task, episodes["query_y"], outputs))
 
     def episode_scores(self, episodes):
         """Per-episode accuracy (%) or MSE on the query set, shape (meta_batch,)."""
-        episodes = self._with_batch_axis(episodes)
+        episodes = self.with_batch_axis(episodes)
         return task_score(self.task, episodes["query_y"], self.episode_outputs(episodes, training=False))
 
     def call(self, episodes, training=False):
-        return self.episode_outputs(self._with_batch_axis(episodes), training=training)
+        return self.episode_outputs(self.with_batch_axis(episodes), training=training)
 
-    def _with_batch_axis(self, episodes):
-        if isinstance(episodes, tuple):  # train_on_batch(episodes) packs (x, y, sample_weight)
+    def with_batch_axis(self, episodes):
+        """``episodes`` as a meta-batch: a single episode gets a leading axis of 1; the ``(x, y,
+        sample_weight)`` tuple ``train_on_batch`` packs is unpacked."""
+        if isinstance(episodes, tuple):
             episodes = episodes[0]
         single = len(episodes["query_y"].shape) == (1 if self.task == "classification" else 2)
         return batched(episodes) if single else episodes

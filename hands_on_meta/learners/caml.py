@@ -16,15 +16,15 @@ inner learning rate is typically large (1.0 on sine regression).
 import keras
 
 from hands_on_meta.layers.context import ContextConcat
-from hands_on_meta.learners.maml import MAML
+from hands_on_meta.learners.gradient_based import GradientBasedLearner, all_layers, refuse_argument
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
-class CAML(MAML):
+class CAML(GradientBasedLearner):
     """MAML that adapts only the context parameters of the network (see module docstring)."""
 
     def __init__(self, network, task="classification", inner_lr=1.0, inner_steps=1, eval_steps=None, **kwargs):
-        kwargs.pop("anil", None)
+        refuse_argument("CAML", "anil", kwargs, "it adapts the context parameters, never the head")
         super().__init__(network, task=task, inner_lr=inner_lr, inner_steps=inner_steps, eval_steps=eval_steps,
                          **kwargs)
         if not self.adapted_layers():
@@ -32,7 +32,7 @@ class CAML(MAML):
                              "CAML adapts)")
 
     def adapted_layers(self):
-        return [layer for layer in _all_layers(self.network) if isinstance(layer, ContextConcat)]
+        return [layer for layer in all_layers(self.network) if isinstance(layer, ContextConcat)]
 
     @property
     def outer_variables(self):
@@ -44,9 +44,3 @@ class CAML(MAML):
         config.pop("anil")
         return config
 
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)

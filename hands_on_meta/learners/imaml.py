@@ -21,9 +21,9 @@ inner problem. Batch norm: transductive only.
 import keras
 import tensorflow as tf
 
-from hands_on_meta.gradient_agreement import combine
-from hands_on_meta.learners.base import task_loss
-from hands_on_meta.learners.maml import MAML
+from hands_on_meta.inner_loop import forward
+from hands_on_meta.learners.gradient_based import GradientBasedLearner, refuse_argument
+from hands_on_meta.objectives import task_loss
 from hands_on_meta.validation import check_int
 
 
@@ -66,18 +66,21 @@ def conjugate_gradient(matvec, b, steps):
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
-class IMAML(MAML):
+class IMAML(GradientBasedLearner):
     """Implicit-gradient MAML (see module docstring); ``reg`` is the proximal strength lambda."""
+
+    gradient_of_a_loss = False
 
     def __init__(self, network, task="classification", inner_lr=0.01, inner_steps=5, eval_steps=None, reg=1.0,
                  cg_steps=5, **kwargs):
-        kwargs.pop("first_order", None)
+        refuse_argument("IMAML", "first_order", kwargs, "its meta-gradient is implicit, never through the inner loop")
         super().__init__(network, task=task, inner_lr=inner_lr, inner_steps=inner_steps, eval_steps=eval_steps,
                          first_order=True, **kwargs)
         if not (isinstance(reg, (int, float)) and reg > 0):
             raise ValueError(f"reg must be a positive number, got {reg!r}")
-        if self.batch_norm != "transductive" or self.anil:
-            raise ValueError("IMAML supports batch_norm='transductive' and anil=False only")
+        if self.batch_norm != "transductive" or self.anil or self.inner_batch is not None:
+            raise ValueError(f"IMAML supports batch_norm='transductive', anil=False and inner_batch=None only, got "
+                             f"batch_norm={self.batch_norm!r}, anil={self.anil}, inner_batch={self.inner_batch}")
         self.reg = float(reg)
         self.cg_steps = check_int("cg_steps", cg_steps, 1)
 
@@ -92,10 +95,9 @@ class IMAML(MAML):
     def task_meta_gradient(self, support_x, support_y, query_x, query_y):
         """``(v, query outputs, query loss)`` of one task: ``v`` the implicit meta-gradient, one tensor per weight."""
         fast = self.adapted_weights(support_x, support_y, self.inner_steps)
-        state = self.network.non_trainable_variables
         with tf.GradientTape() as tape:
             tape.watch(fast)
-            outputs, _ = self.network.stateless_call(fast, state, query_x, training=True)
+            outputs = forward(self.network, fast, query_x, training=True)
             loss = self.query_loss(query_y, outputs)
         grad = tape.gradient(loss, fast)
 
@@ -104,24 +106,19 @@ class IMAML(MAML):
                 outer.watch(fast)
                 with tf.GradientTape() as inner:
                     inner.watch(fast)
-                    support_loss = task_loss(self.task, support_y,
-                                             self.network.stateless_call(fast, state, support_x, training=True)[0])
+                    support_loss = task_loss(self.task, support_y, forward(self.network, fast, support_x))
                 product = _dot(inner.gradient(support_loss, fast), vector)
             hessian_vector = outer.gradient(product, fast)
             return [v + h / self.reg for v, h in zip(vector, hessian_vector)]
 
         return conjugate_gradient(matvec, grad, self.cg_steps), outputs, tf.cast(loss, tf.float32)
 
-    def train_step(self, episodes):
-        episodes = self._with_batch_axis(episodes)
-        weights = self.network.trainable_variables
-        keys = ("support_x", "support_y", "query_x", "query_y")
-        grads, outputs, losses = tf.map_fn(
-            lambda task: self.task_meta_gradient(*task), tuple(episodes[key] for key in keys),
-            fn_output_signature=([tf.TensorSpec(w.shape, w.dtype) for w in weights],
-                                 tf.TensorSpec(None, self.output_dtype), tf.float32))
-        self.apply_meta_gradients(combine(grads, agreement=self.agreement), weights)
-        return self._update(episodes, outputs, tf.reduce_mean(losses))
+    def task_gradient(self):
+        def implicit(task):
+            grads, outputs, loss = self.task_meta_gradient(*task)
+            return grads, loss, self.aux(task[3], outputs, [])
+
+        return implicit
 
     def get_config(self):
         config = super().get_config()

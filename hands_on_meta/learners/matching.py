@@ -20,29 +20,28 @@ class' softmax cross-entropy on them is the negative log-likelihood -log P(y | x
 import keras
 import tensorflow as tf
 
-from hands_on_meta.episodes import check_episodes
 from hands_on_meta.layers.matching import (
     AttentionLSTM,
     CosineSimilarity,
     FullContextSupport,
     attention_readout,
 )
-from hands_on_meta.learners.base import EpisodicLearner, built_model
+from hands_on_meta.learners.base import built_model
+from hands_on_meta.learners.metric import MetricLearner
 from hands_on_meta.validation import check_int
 
 LOG_EPSILON = 1e-8
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
-class MatchingNet(EpisodicLearner):
+class MatchingNet(MetricLearner):
     """Matching network around an ``encoder`` (a built Keras model: example -> vector); see the module
     docstring. ``n_way``: if given, episodes must have exactly that many classes. ``learned_scale``:
     if given, the cosines are multiplied by a trainable scalar starting at that value (the paper
     uses plain cosines: ``None``)."""
 
     def __init__(self, encoder, fce=False, processing_steps=5, n_way=None, learned_scale=None, **kwargs):
-        kwargs.pop("task", None)
-        super().__init__(task="classification", **kwargs)
+        super().__init__(**kwargs)
         self.encoder = built_model(encoder, "encoder", vector_output=True)
         if not isinstance(fce, bool):
             raise ValueError(f"fce must be True or False, got {fce!r}")
@@ -59,16 +58,9 @@ class MatchingNet(EpisodicLearner):
             self.query_context.build((None, None, dim), (None, None, dim))
         self.built = True
 
-    def embed(self, episodes, training=False):
+    def contextual_embeddings(self, episodes, training=False):
         """Support and query embeddings g(S) (B, S, D) and f(Q) (B, Q, D) (full-context if ``fce``)."""
-        sx, qx = episodes["support_x"], episodes["query_x"]
-        batch, n_support, n_query = tf.shape(sx)[0], tf.shape(sx)[1], tf.shape(qx)[1]
-        # one encoder call for the whole meta-batch, support and query together
-        flat = tf.concat([tf.reshape(sx, (-1, *sx.shape[2:])), tf.reshape(qx, (-1, *qx.shape[2:]))], axis=0)
-        z = self.encoder(flat, training=training)
-        dim = z.shape[-1]
-        support = tf.reshape(z[: batch * n_support], (batch, n_support, dim))
-        queries = tf.reshape(z[batch * n_support:], (batch, n_query, dim))
+        support, queries = self.embed(episodes, training=training)
         if self.fce:
             support = self.support_context(support)
             queries = self.query_context(queries, support)
@@ -76,9 +68,9 @@ class MatchingNet(EpisodicLearner):
 
     def attend(self, episodes, training=False):
         """Class probabilities (B, Q, N) and the attention over the support set (B, Q, S)."""
-        episodes = self._with_batch_axis(episodes)
-        n_way = check_episodes(episodes, self.n_way, self.encoder.input_shape[1:])
-        support, queries = self.embed(episodes, training=training)
+        episodes = self.with_batch_axis(episodes)
+        n_way = self.check(episodes)
+        support, queries = self.contextual_embeddings(episodes, training=training)
         return attention_readout(self.similarity(queries, support), episodes["support_y"], n_way)
 
     def episode_outputs(self, episodes, training=False):
@@ -86,8 +78,6 @@ class MatchingNet(EpisodicLearner):
         return tf.math.log(tf.maximum(probabilities, LOG_EPSILON))
 
     def get_config(self):
-        config = super().get_config()
-        config.pop("task", None)
-        return {**config, "encoder": keras.saving.serialize_keras_object(self.encoder), "fce": self.fce,
+        return {**super().get_config(), "encoder": keras.saving.serialize_keras_object(self.encoder), "fce": self.fce,
                 "processing_steps": self.processing_steps, "n_way": self.n_way,
                 "learned_scale": self.similarity.learned_scale}

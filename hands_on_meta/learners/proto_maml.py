@@ -17,19 +17,21 @@ import keras
 import tensorflow as tf
 
 from hands_on_meta.episodes import check_episodes
+from hands_on_meta.inner_loop import forward
+from hands_on_meta.layers.distances import class_prototypes
 from hands_on_meta.learners.base import built_model
-from hands_on_meta.learners.maml import MAML
+from hands_on_meta.learners.gradient_based import GradientBasedLearner, refuse_argument
 from hands_on_meta.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
-class ProtoMAML(MAML):
+class ProtoMAML(GradientBasedLearner):
     """MAML with a prototype-initialised output layer (see module docstring)."""
 
     def __init__(self, encoder, n_way, task="classification", **kwargs):
         if task != "classification":
             raise ValueError(f"ProtoMAML classifies (task='classification'), got task={task!r}")
-        kwargs.pop("network", None)
+        refuse_argument("ProtoMAML", "network", kwargs, "it builds its network from encoder and n_way")
         encoder = built_model(encoder, "encoder", vector_output=True)
         n_way = check_int("n_way", n_way, 2)
         network = keras.Sequential([keras.Input(encoder.input_shape[1:]), encoder,
@@ -45,9 +47,8 @@ class ProtoMAML(MAML):
     def initial_weights(self, support_x, support_y, training):
         weights = [tf.convert_to_tensor(w) for w in self.network.trainable_variables]
         body = weights[:-2]
-        embeddings, _ = self.encoder.stateless_call(body, self.encoder.non_trainable_variables, support_x,
-                                                    training=True)  # support statistics, as MAML adapts
-        prototypes = tf.math.unsorted_segment_mean(embeddings, tf.cast(support_y, tf.int32), self.n_way)
+        embeddings = forward(self.encoder, body, support_x, training=True)  # support statistics, as MAML adapts
+        prototypes = class_prototypes(embeddings, tf.cast(support_y, tf.int32), self.n_way)
         return body + [2.0 * tf.transpose(prototypes), -tf.reduce_sum(tf.square(prototypes), axis=-1)]
 
     def episode_outputs(self, episodes, training=False):

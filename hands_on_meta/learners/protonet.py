@@ -18,7 +18,6 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from hands_on_meta.episodes import check_episodes
 from hands_on_meta.layers.distances import (
     DiagonalMahalanobis,
     GaussianEmbedding,
@@ -26,38 +25,27 @@ from hands_on_meta.layers.distances import (
     class_prototypes,
     soft_kmeans_refine,
 )
-from hands_on_meta.learners.base import EpisodicLearner, built_model
+from hands_on_meta.learners.base import built_model
+from hands_on_meta.learners.metric import MetricLearner
 from hands_on_meta.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
-class ProtoNet(EpisodicLearner):
+class ProtoNet(MetricLearner):
     """Metric-based meta-learner around an ``encoder`` (any built Keras model: example -> vector).
     ``n_way``: when set, episodes must have exactly that many classes (None: any)."""
 
     def __init__(self, encoder, n_way=None, **kwargs):
-        kwargs.pop("task", None)
-        super().__init__(task="classification", **kwargs)
+        super().__init__(**kwargs)
         self.encoder = built_model(encoder, "encoder", vector_output=True)
         self.n_way = check_int("n_way", n_way, 2, allow_none=True)
         self.distance = SquaredEuclidean()
         self.built = True
 
     def support_labels(self, episodes):
-        """``(support_y as int32, number of classes)`` after :func:`~hands_on_meta.episodes.check_episodes`."""
-        n_way = check_episodes(episodes, self.n_way, self.encoder.input_shape[1:])
+        """``(support_y as int32, number of classes)`` after :meth:`~MetricLearner.check`."""
+        n_way = self.check(episodes)
         return tf.cast(episodes["support_y"], tf.int32), n_way
-
-    def embed(self, episodes, keys, training=False):
-        """Embeddings (meta_batch, examples, dim) of ``episodes[key]`` for each key, from one encoder
-        call on all of them together (one batch: faster, and BatchNorm sees the whole episode)."""
-        parts = [episodes[key] for key in keys]
-        batch = tf.shape(parts[0])[0]
-        sizes = [tf.shape(part)[1] for part in parts]
-        flat = tf.concat([tf.reshape(part, (-1, *part.shape[2:])) for part in parts], axis=0)
-        z = self.encoder(flat, training=training)
-        chunks = tf.split(z, [batch * size for size in sizes], axis=0)
-        return [tf.reshape(chunk, (batch, size, z.shape[-1])) for chunk, size in zip(chunks, sizes)]
 
     def episode_outputs(self, episodes, training=False):
         labels, n_way = self.support_labels(episodes)
@@ -75,9 +63,8 @@ class ProtoNet(EpisodicLearner):
         return {key: ops.convert_to_numpy(value) for key, value in embedded.items()}
 
     def get_config(self):
-        config = super().get_config()
-        config.pop("task", None)
-        return {**config, "encoder": keras.saving.serialize_keras_object(self.encoder), "n_way": self.n_way}
+        return {**super().get_config(), "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "n_way": self.n_way}
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")

@@ -22,9 +22,10 @@ Both share the pairing, the relation module, the MSE loss and the episode checks
 import keras
 import tensorflow as tf
 
-from hands_on_meta.episodes import check_episodes
-from hands_on_meta.layers.relation import RelationModule, class_feature_sums
-from hands_on_meta.learners.base import EpisodicLearner, built_model
+from hands_on_meta.layers.distances import class_prototypes
+from hands_on_meta.layers.relation import RelationModule
+from hands_on_meta.learners.base import built_model
+from hands_on_meta.learners.metric import MetricLearner
 from hands_on_meta.validation import check_int
 
 
@@ -55,15 +56,19 @@ def _check_shape(name, shape, expected):
                          f"got {tuple(shape)}")
 
 
-class _RelationLearner(EpisodicLearner):
+class RelationLearner(MetricLearner):
     """Shared by the relation networks: pairs -> relation module -> scores; MSE to one-hot labels."""
 
     def __init__(self, embedding, relation, n_way=None, **kwargs):
-        kwargs.pop("task", None)
-        super().__init__(task="classification", **kwargs)
+        super().__init__(**kwargs)
         self.embedding = built_model(embedding, "embedding")
         self.relation = _relation(relation, self.embedding.output_shape[1:])
         self.n_way = check_int("n_way", n_way, 2, allow_none=True)
+
+    @property
+    def encoder(self):
+        """The example embedding (:class:`~hands_on_meta.learners.metric.MetricLearner` calls it the encoder)."""
+        return self.embedding
 
     def query_loss(self, query_y, outputs):
         target = tf.one_hot(tf.cast(query_y, tf.int32), tf.shape(outputs)[-1], dtype=outputs.dtype)
@@ -78,14 +83,12 @@ class _RelationLearner(EpisodicLearner):
                    "than the model)")
 
     def get_config(self):
-        config = super().get_config()
-        config.pop("task", None)
-        return {**config, "embedding": keras.saving.serialize_keras_object(self.embedding),
+        return {**super().get_config(), "embedding": keras.saving.serialize_keras_object(self.embedding),
                 "relation": keras.saving.serialize_keras_object(self.relation), "n_way": self.n_way}
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
-class RelationNet(_RelationLearner):
+class RelationNet(RelationLearner):
     """Few-shot relation network: an ``embedding`` (built keras.Model: example -> feature map or
     vector) and a :class:`~hands_on_meta.layers.RelationModule` for its output shape. ``n_way``: when
     set, episodes must have exactly that many classes (None: any; trained 5-way, it can test 20-way)."""
@@ -95,21 +98,14 @@ class RelationNet(_RelationLearner):
         self.built = True
 
     def episode_outputs(self, episodes, training=False):
-        n_way = check_episodes(episodes, self.n_way, self.embedding.input_shape[1:])
-        sx, qx = episodes["support_x"], episodes["query_x"]
-        batch, n_support, n_query = tf.shape(sx)[0], tf.shape(sx)[1], tf.shape(qx)[1]
-        # one embedding call for the whole meta-batch, support and query together
-        flat = tf.concat([tf.reshape(sx, (-1, *sx.shape[2:])), tf.reshape(qx, (-1, *qx.shape[2:]))], axis=0)
-        features = self.embedding(flat, training=training)
-        feature_shape = features.shape[1:]
-        support = tf.reshape(features[: batch * n_support], (batch, n_support, *feature_shape))
-        query = tf.reshape(features[batch * n_support:], (batch, n_query, *feature_shape))
-        classes = class_feature_sums(support, tf.cast(episodes["support_y"], tf.int32), n_way)
+        n_way = self.check(episodes)
+        support, query = self.embed(episodes, training=training)
+        classes = class_prototypes(support, tf.cast(episodes["support_y"], tf.int32), n_way, reduce="sum")
         return self.relation(query, classes, training=training)
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
-class ZeroShotRelationNet(_RelationLearner):
+class ZeroShotRelationNet(RelationLearner):
     """Zero-shot relation network: ``embedding`` maps a query example to a vector, ``side_embedding``
     maps a class's side information to a vector of the same size, and ``relation`` scores their
     concatenation. Episodes hold ``side_info`` (N classes) instead of a support set."""
@@ -134,11 +130,8 @@ class ZeroShotRelationNet(_RelationLearner):
             raise ValueError("query_x and query_y must have one label per example, "
                              f"got {qx.shape[1]} and {qy.shape[1]}")
         self._check_labels(tf.cast(qy, tf.int32), tf.shape(side)[1])
-        batch, n_way, n_query = tf.shape(side)[0], tf.shape(side)[1], tf.shape(qx)[1]
-        query = self.embedding(tf.reshape(qx, (-1, *qx.shape[2:])), training=training)
-        classes = self.side_embedding(tf.reshape(side, (-1, *side.shape[2:])), training=training)
-        query = tf.reshape(query, (batch, n_query, query.shape[-1]))
-        classes = tf.reshape(classes, (batch, n_way, classes.shape[-1]))
+        query, = self.embed(episodes, ("query_x",), training)
+        classes, = self.embed(episodes, ("side_info",), training, encoder=self.side_embedding)
         return self.relation(query, classes, training=training)
 
     def get_config(self):

@@ -6,8 +6,9 @@ on the support set from the current weights ``phi`` (first-order: no gradient th
 ``agreement=True``, their gradient-agreement weighted sum, see
 :mod:`hands_on_meta.gradient_agreement`) is handed to the compiled optimizer as the gradient. With
 ``keras.optimizers.SGD(epsilon)`` this is exactly ``phi <- phi + epsilon * mean_i(phi_i - phi)``;
-``meta_batch=1`` episodes give serial Reptile, larger ones batched Reptile. Testing adapts on the
-support set with ``eval_steps`` and predicts the queries, as MAML does.
+``meta_batch=1`` episodes give serial Reptile, larger ones batched Reptile. Reptile is first-order by
+definition, so it takes no ``first_order`` argument. Testing adapts on the support set with
+``eval_steps`` and predicts the queries, as MAML does.
 
 >>> import keras
 >>> net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(40, activation="relu"), keras.layers.Dense(1)])
@@ -18,39 +19,35 @@ support set with ``eval_steps`` and predicts the queries, as MAML does.
 import keras
 import tensorflow as tf
 
-from hands_on_meta.gradient_agreement import combine
 from hands_on_meta.inner_loop import forward
-from hands_on_meta.learners.maml import MAML
+from hands_on_meta.learners.gradient_based import GradientBasedLearner, refuse_argument
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
-class Reptile(MAML):
+class Reptile(GradientBasedLearner):
     """Reptile around any built Keras ``network`` (see module docstring)."""
 
+    gradient_of_a_loss = False
+
     def __init__(self, network, task="classification", inner_lr=0.01, inner_steps=5, eval_steps=None, **kwargs):
-        kwargs.pop("first_order", None)
+        refuse_argument("Reptile", "first_order", kwargs, "it is first-order by definition")
         super().__init__(network, task=task, inner_lr=inner_lr, inner_steps=inner_steps,
                          eval_steps=eval_steps, first_order=True, **kwargs)
         if self.inner_steps < 1:
             raise ValueError(f"inner_steps must be >= 1 for Reptile, got {inner_steps}")
 
-    def train_step(self, episodes):
-        episodes = self._with_batch_axis(episodes)
-        weights = self.network.trainable_variables
+    def task_gradient(self):
+        def toward_adapted(task):
+            support_x, support_y, query_x, query_y = task
+            fast = [tf.stop_gradient(f) for f in self.adapted_weights(support_x, support_y, self.inner_steps)]
+            outputs, state = forward(self.network, fast, query_x, training=True, with_state=True)
+            directions = [w - f for w, f in zip(self.network.trainable_variables, fast)]
+            return directions, self.query_loss(query_y, outputs), self.aux(query_y, outputs, state)
 
-        def one_task(task):
-            support_x, support_y, query_x = task
-            fast = self.adapted_weights(support_x, support_y, self.inner_steps)
-            return [tf.stop_gradient(f) for f in fast], forward(self.network, fast, query_x)
-
-        signature = ([tf.TensorSpec(w.shape, w.dtype) for w in weights], tf.TensorSpec(None, self.output_dtype))
-        fast, outputs = tf.map_fn(one_task, (episodes["support_x"], episodes["support_y"], episodes["query_x"]),
-                                  fn_output_signature=signature)
-        directions = combine([w[None] - f for w, f in zip(weights, fast)], agreement=self.agreement)
-        self.apply_meta_gradients(directions, weights)
-        return self._update(episodes, outputs, tf.reduce_mean(self.query_losses(episodes["query_y"], outputs)))
+        return toward_adapted
 
     def get_config(self):
         config = super().get_config()
         config.pop("first_order")
         return config
+

@@ -15,7 +15,7 @@ groups get equal total weight in the loss. With ``K > 1`` shots a query is paire
 (most similar) support example of each class. The episode outputs, the similarity of each query to
 each class, are also what one-shot identification needs, so :func:`~hands_on_meta.evaluation.meta_test`
 scores N-way K-shot identification (nearest neighbour) and
-:func:`~hands_on_meta.evaluation.verification_test` scores pair verification.
+:func:`~hands_on_meta.verification.verification_test` scores pair verification.
 
 >>> from hands_on_meta.layers import conv4
 >>> siamese = SiameseNetwork(conv4((56, 46, 1)), distance="l2", head="contrastive", margin=1.0)
@@ -26,21 +26,21 @@ import keras
 import tensorflow as tf
 
 from hands_on_meta.layers.siamese import METRICS, PairDistance, contrastive_loss
-from hands_on_meta.learners.base import EpisodicLearner, built_model
+from hands_on_meta.learners.base import built_model
+from hands_on_meta.learners.metric import MetricLearner
 from hands_on_meta.validation import check_choice, check_number
 
 HEADS = ("contrastive", "bce")
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
-class SiameseNetwork(EpisodicLearner):
+class SiameseNetwork(MetricLearner):
     """Twin ``encoder`` (a built Keras model: example -> vector) with a pair similarity; see the
     module docstring. ``distance``: ``"l2"`` or ``"l1"``; ``head``: ``"contrastive"`` or ``"bce"``;
     ``margin``: the contrastive margin (unused by the BCE head)."""
 
     def __init__(self, encoder, distance="l2", head="contrastive", margin=1.0, **kwargs):
-        kwargs.pop("task", None)
-        super().__init__(task="classification", **kwargs)
+        super().__init__(**kwargs)
         self.encoder = encoder = built_model(encoder, "encoder", vector_output=True)
         self.distance = check_choice("distance", distance, set(METRICS))
         self.head = check_choice("head", head, set(HEADS))
@@ -65,16 +65,10 @@ class SiameseNetwork(EpisodicLearner):
 
     def episode_outputs(self, episodes, training=False):
         """Similarity of each query to each class (its nearest support example), (batch, Q, N)."""
-        sx, qx, sy = episodes["support_x"], episodes["query_x"], episodes["support_y"]
-        batch, n_support = tf.shape(sx)[0], tf.shape(sx)[1]
-        example_shape = sx.shape[2:]
-        # one encoder call for support and query of the whole meta-batch (one set of BN statistics)
-        z = self.encoder(tf.concat([tf.reshape(sx, (-1, *example_shape)), tf.reshape(qx, (-1, *example_shape))], 0),
-                         training=training)
-        support = tf.reshape(z[: batch * n_support], (batch, n_support, z.shape[-1]))
-        queries = tf.reshape(z[batch * n_support:], (batch, -1, z.shape[-1]))
+        n_way = self.check(episodes)
+        support, queries = self.embed(episodes, training=training)
         scores = self.similarity(queries[:, :, None, :], support[:, None, :, :])  # (batch, Q, S)
-        n_way = tf.reduce_max(sy) + 1
+        sy = tf.cast(episodes["support_y"], tf.int32)
         in_class = tf.one_hot(sy, n_way, on_value=True, off_value=False, dtype=tf.bool)[:, None]  # (batch, 1, S, N)
         lowest = tf.fill(tf.shape(in_class), tf.constant(scores.dtype.min, scores.dtype))
         return tf.reduce_max(tf.where(in_class, scores[..., None], lowest), axis=2)
@@ -91,7 +85,5 @@ class SiameseNetwork(EpisodicLearner):
         return 0.5 * (positive + negative)
 
     def get_config(self):
-        config = super().get_config()
-        config.pop("task", None)
-        return {**config, "encoder": keras.saving.serialize_keras_object(self.encoder), "distance": self.distance,
+        return {**super().get_config(), "encoder": keras.saving.serialize_keras_object(self.encoder), "distance": self.distance,
                 "head": self.head, "margin": self.margin}

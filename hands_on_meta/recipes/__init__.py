@@ -66,13 +66,13 @@ def register(recipe_class):
 
 
 def get(name):
-    _load_all()
+    load_all()
     if name not in RECIPES:
         raise ValueError(f"recipe must be one of {sorted(RECIPES)}, got {name!r}")
     return RECIPES[name]
 
 
-def _load_all():
+def load_all():
     """Import every module of this package: each registers its recipes."""
     import importlib
     import pkgutil
@@ -119,8 +119,9 @@ def reproduce(name, out_dir, results_dir="results", quick=False, command=None, o
     """Train, evaluate on held-out data, record every result and save the plot; ``only``: just these
     models of the recipe (their results are recorded as each is done, so a long recipe can be
     reproduced a model at a time). Returns ``(records, plot path)``."""
-    from hands_on_meta.evaluation import record
+    from hands_on_meta.records import code_commit, record
 
+    commit = code_commit()  # the code that runs now, whatever is edited before the run ends
     recipe = get(name)
     cfg = recipe.config(quick, **overrides)
     if only:
@@ -132,6 +133,6 @@ def reproduce(name, out_dir, results_dir="results", quick=False, command=None, o
         fields = dict(fields)
         model = fields.pop("model")
         records.append(record(result, wall_s=walls.get(model, time.perf_counter() - start),
-                              results_dir=results_dir, command=command, **fields))
+                              results_dir=results_dir, commit=commit, command=command, **fields))
     plot = recipe.plot(models, cfg, Path(out_dir) / f"{name}{'-' + '+'.join(only) if only else ''}.png")
     return records, plot

@@ -32,7 +32,7 @@ from hands_on_meta.episodes import episode_dataset
 from hands_on_meta.evaluation import meta_test
 from hands_on_meta.layers import RelationModule, conv4, relation_embedding
 from hands_on_meta.learners import RelationNet, ZeroShotRelationNet
-from hands_on_meta.plotting import _pyplot
+from hands_on_meta.plotting import pyplot
 from hands_on_meta.recipes import Recipe, register
 from hands_on_meta.recipes.fewshot import STANDARD_EVAL, TEST_SEED, TRANSDUCTIVE_EVAL, FewShotRecipe
 from hands_on_meta.training import train
@@ -162,7 +162,7 @@ class RelationZeroShotFSDD(Recipe):
     def plot(self, models, cfg, path):
         """Mean relation score of each held-out digit's recordings against the description of every
         digit, for the models with real side information (one panel per split)."""
-        plt = _pyplot()
+        plt = pyplot()
         splits = self._splits(cfg)
         data = load_fsdd("digit", "all", verbose=False).x
         side = self.side_info(cfg, "side")

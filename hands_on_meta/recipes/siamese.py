@@ -31,11 +31,12 @@ import keras
 import numpy as np
 
 from hands_on_meta.episodes import episode_dataset
-from hands_on_meta.evaluation import best_threshold, meta_test, verification_scores, verification_test
+from hands_on_meta.evaluation import meta_test
 from hands_on_meta.layers import conv4
 from hands_on_meta.learners import SiameseNetwork
 from hands_on_meta.recipes import Recipe, register
 from hands_on_meta.training import train
+from hands_on_meta.verification import best_threshold, verification_scores, verification_test
 
 TRAIN_PAIR_SEED = 30_000  # training-class pairs that choose the verification threshold
 VERIFY_SEED = 31_000      # held-out pairs
@@ -166,9 +167,9 @@ class SiameseRecipe(Recipe):
         return z, np.repeat(np.arange(data.n_classes), x.shape[1])
 
     def plot(self, models, cfg, path):
-        from hands_on_meta.plotting import _pyplot, plot_embedding_2d, plot_pairs, plot_roc
+        from hands_on_meta.plotting import plot_embedding_2d, plot_pairs, plot_roc, pyplot
 
-        plt = _pyplot()
+        plt = pyplot()
         tasks = list(dict.fromkeys(task for task, _, _ in cfg["models"].values()))
         fig, axes = plt.subplots(1, 1 + len(tasks), figsize=(4.6 * (1 + len(tasks)), 4.2), squeeze=False)
         done = getattr(self, "verifications", {})
