@@ -61,7 +61,7 @@ SCRIPT = textwrap.dedent('''
         "CosineSimilarity": lambda: two(L.CosineSimilarity(learned_scale=5.0), (3, 5), (2, 5)),
         "FullContextSupport": lambda: one(L.FullContextSupport(), (3, 5)),
         "AttentionLSTM": lambda: two(L.AttentionLSTM(2), (3, 5), (2, 5)),
-        "PairDistance": lambda: two(L.PairDistance("l2"), (5,), (5,)),
+        "PairDistance": lambda: two(L.PairDistance("l2"), (3, 5), (2, 5)),
         "RelationPairs": lambda: two(L.RelationPairs(feature_rank=1), (3, 5), (2, 5)),
         "RelationModule": lambda: two(L.RelationModule((5,), hidden=4), (3, 5), (2, 5)),
     }

@@ -28,8 +28,8 @@ import re
 
 import numpy as np
 
-from hands_on_meta.datasets.sources import Resource, cache_dir, load_arrays, locate, open_zip, save_arrays
 from hands_on_meta.datasets.base import ClassDataset
+from hands_on_meta.datasets.sources import Resource, cache_dir, load_arrays, locate, open_zip, save_arrays
 from hands_on_meta.validation import check_choice, check_int, check_number
 
 FSDD = Resource("audio/fsdd_recordings.zip",

@@ -16,8 +16,8 @@ import re
 
 import numpy as np
 
-from hands_on_meta.datasets.sources import Resource, locate, open_zip
 from hands_on_meta.datasets.base import ClassDataset
+from hands_on_meta.datasets.sources import Resource, locate, open_zip
 from hands_on_meta.validation import check_choice
 
 ARCHIVE = Resource(

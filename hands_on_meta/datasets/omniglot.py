@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hands_on_meta.datasets.sources import Resource, cache_dir, load_arrays, locate, open_zip, save_arrays
 from hands_on_meta.datasets.base import ClassDataset
+from hands_on_meta.datasets.sources import Resource, cache_dir, load_arrays, locate, open_zip, save_arrays
 from hands_on_meta.validation import check_choice
 
 _UPSTREAM = "https://github.com/brendenlake/omniglot/raw/master/python/"

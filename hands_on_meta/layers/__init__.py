@@ -2,15 +2,16 @@
 from hands_on_meta.layers.context import ContextConcat
 from hands_on_meta.layers.conv import conv4, conv_block
 from hands_on_meta.layers.distances import (
+                                            CosineSimilarity,
                                             DiagonalMahalanobis,
                                             GaussianEmbedding,
+                                            PairDistance,
                                             SquaredEuclidean,
                                             class_prototypes,
                                             soft_kmeans_refine,
 )
 from hands_on_meta.layers.matching import (
                                             AttentionLSTM,
-                                            CosineSimilarity,
                                             FullContextSupport,
                                             attention_readout,
 )
@@ -20,7 +21,7 @@ from hands_on_meta.layers.relation import (
                                             RelationPairs,
                                             relation_embedding,
 )
-from hands_on_meta.layers.siamese import ContrastiveLoss, PairDistance, contrastive_loss
+from hands_on_meta.layers.siamese import ContrastiveLoss, contrastive_loss
 
 __all__ = [
                                             "ExactBatchNormalization",

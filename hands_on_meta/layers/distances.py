@@ -1,8 +1,16 @@
-"""Distances and class prototypes, written with ``keras.ops``."""
+"""Class prototypes and every distance or similarity of the metric learners, written with ``keras.ops``.
+
+One convention for all of them: every query against every reference, (..., Q, D) and (..., N, D) ->
+(..., Q, N), with any leading (episode) axes: :class:`SquaredEuclidean` (ProtoNet),
+:class:`DiagonalMahalanobis` (Gaussian ProtoNet), :class:`CosineSimilarity` (matching networks),
+:class:`PairDistance` (Siamese networks).
+"""
 import math
 
 import keras
 from keras import ops
+
+from hands_on_meta.validation import check_choice, check_number
 
 
 def class_prototypes(embeddings, labels, n_way, weights=None, reduce="mean"):
@@ -128,3 +136,83 @@ class GaussianEmbedding(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "covariance": self.covariance}
+
+
+@keras.saving.register_keras_serializable(package="hands_on_meta")
+class CosineSimilarity(keras.layers.Layer):
+    """Cosine similarity of every query to every support example: (..., Q, D), (..., S, D) -> (..., Q, S).
+
+    Norms are clipped below at ``epsilon`` so a zero vector gives similarity 0, not NaN. With
+    ``learned_scale=s`` the cosines are multiplied by a trainable scalar initialised at ``s`` (metric
+    scaling: a softmax over plain cosines in [-1, 1] can never be sharp).
+
+    >>> sims = CosineSimilarity()(ops.array([[1., 0.]]), ops.array([[2., 0.], [0., 3.], [-1., 0.]]))
+    >>> ops.convert_to_numpy(sims).round(3).tolist()
+    [[1.0, 0.0, -1.0]]
+    """
+
+    def __init__(self, epsilon=1e-8, learned_scale=None, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = check_number("epsilon", epsilon)
+        self.learned_scale = None if learned_scale is None else check_number("learned_scale", learned_scale)
+
+    def build(self, queries_shape=None, support_shape=None):
+        if self.learned_scale is not None:
+            self.scale = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.learned_scale),
+                                         name="scale")
+
+    def call(self, queries, support):
+        queries = queries / ops.maximum(ops.norm(queries, axis=-1, keepdims=True), self.epsilon)
+        support = support / ops.maximum(ops.norm(support, axis=-1, keepdims=True), self.epsilon)
+        cosines = ops.einsum("...qd,...sd->...qs", queries, support)
+        return cosines if self.learned_scale is None else self.scale * cosines
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon, "learned_scale": self.learned_scale}
+
+
+METRICS = ("l1", "l2")
+
+
+@keras.saving.register_keras_serializable(package="hands_on_meta")
+class PairDistance(keras.layers.Layer):
+    """L2 or L1 distance of every query to every reference, the twin embeddings of a Siamese network:
+    (..., Q, D), (..., N, D) -> (..., Q, N).
+
+    ``metric="l2"``: Euclidean distance ``sqrt(sum (a - b)^2)``; ``"l1"``: ``sum |a - b|``.
+    ``elementwise=True`` skips the sum and returns the per-dimension terms (..., Q, N, D): ``|a - b|``
+    or ``(a - b)^2``, the feature a learned head (e.g. ``Dense(1)`` + sigmoid, Koch et al. 2015) weighs.
+    Matched pairs ``(a[i], b[i])`` are ``PairDistance()(a[:, None], b[:, None])[:, 0, 0]``.
+    The L2 square root is taken of ``max(sum, epsilon)``, so its gradient is finite at ``a == b``.
+
+    >>> import numpy as np
+    >>> q, s = np.zeros((1, 2)), np.array([[3., 4.], [1., 0.]])
+    >>> ops.convert_to_numpy(PairDistance("l1")(q, s)).tolist()
+    [[7.0, 1.0]]
+    >>> ops.convert_to_numpy(PairDistance("l1", elementwise=True)(q, s)).tolist()
+    [[[3.0, 4.0], [1.0, 0.0]]]
+    """
+
+    def __init__(self, metric="l2", elementwise=False, epsilon=1e-12, **kwargs):
+        super().__init__(**kwargs)
+        self.metric = check_choice("metric", metric, set(METRICS))
+        if not isinstance(elementwise, bool):
+            raise ValueError(f"elementwise must be True or False, got {elementwise!r}")
+        self.elementwise = elementwise
+        self.epsilon = check_number("epsilon", epsilon)
+
+    def call(self, queries, references):
+        diff = queries[..., :, None, :] - references[..., None, :, :]
+        terms = ops.abs(diff) if self.metric == "l1" else ops.square(diff)
+        if self.elementwise:
+            return terms
+        total = ops.sum(terms, axis=-1)
+        return total if self.metric == "l1" else ops.sqrt(ops.maximum(total, self.epsilon))
+
+    def compute_output_shape(self, queries_shape, references_shape):
+        shape = (*queries_shape[:-1], references_shape[-2])
+        return (*shape, queries_shape[-1]) if self.elementwise else shape
+
+    def get_config(self):
+        return {**super().get_config(), "metric": self.metric, "elementwise": self.elementwise,
+                "epsilon": self.epsilon}

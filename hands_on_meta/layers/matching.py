@@ -1,6 +1,5 @@
 """Matching-network layers (Vinyals et al. 2016), written with ``keras.ops``.
 
-- :class:`CosineSimilarity`: cosine of every query embedding with every support embedding;
 - :func:`attention_readout`: softmax attention over the support set turned into class probabilities;
 - :class:`FullContextSupport`: the full-context embedding of the support set (bidirectional LSTM over
   the support sequence plus a skip connection);
@@ -8,45 +7,13 @@
   support set for ``processing_steps`` steps).
 
 Shapes: embeddings are ``(..., S, D)`` for a support set of ``S`` examples and ``(..., Q, D)`` for
-``Q`` queries; the two LSTM layers take a leading episode axis, ``(B, S, D)`` and ``(B, Q, D)``.
+``Q`` queries; the two LSTM layers take a leading episode axis, ``(B, S, D)`` and ``(B, Q, D)``. The
+attention's similarity is :class:`~hands_on_meta.layers.CosineSimilarity`.
 """
 import keras
 from keras import ops
 
-from hands_on_meta.validation import check_int, check_number
-
-
-@keras.saving.register_keras_serializable(package="hands_on_meta")
-class CosineSimilarity(keras.layers.Layer):
-    """Cosine similarity of every query to every support example: (..., Q, D), (..., S, D) -> (..., Q, S).
-
-    Norms are clipped below at ``epsilon`` so a zero vector gives similarity 0, not NaN. With
-    ``learned_scale=s`` the cosines are multiplied by a trainable scalar initialised at ``s`` (metric
-    scaling: a softmax over plain cosines in [-1, 1] can never be sharp).
-
-    >>> sims = CosineSimilarity()(ops.array([[1., 0.]]), ops.array([[2., 0.], [0., 3.], [-1., 0.]]))
-    >>> ops.convert_to_numpy(sims).round(3).tolist()
-    [[1.0, 0.0, -1.0]]
-    """
-
-    def __init__(self, epsilon=1e-8, learned_scale=None, **kwargs):
-        super().__init__(**kwargs)
-        self.epsilon = check_number("epsilon", epsilon)
-        self.learned_scale = None if learned_scale is None else check_number("learned_scale", learned_scale)
-
-    def build(self, queries_shape=None, support_shape=None):
-        if self.learned_scale is not None:
-            self.scale = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.learned_scale),
-                                         name="scale")
-
-    def call(self, queries, support):
-        queries = queries / ops.maximum(ops.norm(queries, axis=-1, keepdims=True), self.epsilon)
-        support = support / ops.maximum(ops.norm(support, axis=-1, keepdims=True), self.epsilon)
-        cosines = ops.einsum("...qd,...sd->...qs", queries, support)
-        return cosines if self.learned_scale is None else self.scale * cosines
-
-    def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon, "learned_scale": self.learned_scale}
+from hands_on_meta.validation import check_int
 
 
 def attention_readout(scores, labels, n_way):

@@ -17,8 +17,7 @@ Testing is MAML's; :class:`hands_on_meta.adversarial.UnderAttack` measures accur
 import keras
 
 from hands_on_meta.attacks import fgsm
-from hands_on_meta.inner_loop import forward
-from hands_on_meta.learners.gradient_based import GradientBasedLearner
+from hands_on_meta.learners.gradient_based import GradientBasedLearner, one_task_batch
 
 
 @keras.saving.register_keras_serializable(package="hands_on_meta")
@@ -42,15 +41,16 @@ class ADML(GradientBasedLearner):
     def task_objective(self, task):
         """The crossed loss: adapted on adversarial support, scored on clean queries, and the reverse.
         The score logged is the mean of the two; the new running statistics, those of the clean queries."""
-        support_x, support_y, query_x, query_y = task
-        steps = self.inner_steps
-        adv_fast = self.adapted_weights(self.perturb(support_x, support_y), support_y, steps)
-        clean_fast = self.adapted_weights(support_x, support_y, steps)
-        on_clean, state = forward(self.network, adv_fast, query_x, training=True, with_state=True)
-        on_adversarial = forward(self.network, clean_fast, self.perturb(query_x, query_y), training=True)
-        loss = 0.5 * (self.query_loss(query_y, on_clean) + self.query_loss(query_y, on_adversarial))
-        score, state = self.aux(query_y, on_clean, state)
-        return loss, (0.5 * (score + self.aux(query_y, on_adversarial, [])[0]), state)
+        query_y, batch = task[3], one_task_batch(task)
+
+        def adapted_on_adversarial(support_x, support_y, steps, training):
+            return self.adapted_weights(self.perturb(support_x, support_y), support_y, steps, training)
+
+        on_clean, state = self.predict_tasks(batch, True, adapted=adapted_on_adversarial, with_state=True)
+        on_adversarial = self.predict_tasks(batch, True, attack=lambda fast, x, y: self.perturb(x, y))
+        loss = 0.5 * (self.query_loss(query_y, on_clean[0]) + self.query_loss(query_y, on_adversarial[0]))
+        score, state = self.aux(query_y, on_clean[0], [s[0] for s in state])
+        return loss, (0.5 * (score + self.aux(query_y, on_adversarial[0], [])[0]), state)
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon, "clip": self.clip}

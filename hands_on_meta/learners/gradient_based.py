@@ -112,10 +112,9 @@ class GradientBasedLearner(EpisodicLearner):
     def task_objective(self, task):
         """``(loss, aux)`` of one task for meta-training: adapt on its support set, the loss on its
         queries; ``aux`` = (score, new batch-norm state) as :meth:`aux_signature` describes."""
-        support_x, support_y, query_x, query_y = task
-        fast = self.adapted_weights(support_x, support_y, self.inner_steps, training=True)
-        outputs, state = forward(self.network, fast, query_x, training=True, with_state=True)
-        return self.query_loss(query_y, outputs), self.aux(query_y, outputs, state)
+        query_y = task[3]
+        outputs, state = self.predict_tasks(one_task_batch(task), training=True, with_state=True)
+        return self.query_loss(query_y, outputs[0]), self.aux(query_y, outputs[0], [s[0] for s in state])
 
     def task_gradient(self):
         """A function ``task -> (grads, loss, aux)`` if this learner takes a task's meta-gradient its own
@@ -198,22 +197,38 @@ class GradientBasedLearner(EpisodicLearner):
             variable.assign(tf.reduce_mean(values, 0) if "float" in str(variable.dtype) else values[-1])
         return self.update_metrics(tf.reduce_mean(losses), scores)
 
-    def predict_tasks(self, episodes, training=False, attack=None):
+    def predict_tasks(self, episodes, training=False, attack=None, adapted=None, with_state=False):
         """Adapt to each task of the meta-batch and predict its queries, (meta_batch, queries, outputs).
         ``attack(fast, query_x, query_y)``, if given, replaces the queries first (adversarial
-        evaluation, :class:`hands_on_meta.adversarial.UnderAttack`)."""
+        evaluation, :class:`hands_on_meta.adversarial.UnderAttack`); ``adapted(support_x, support_y,
+        steps, training)`` replaces :meth:`adapted_weights` (ADML adapts on attacked support sets).
+        ``with_state``: also return the new batch-norm state of each task (stacked; [] unless
+        :meth:`moves_statistics`).
+
+        Meta-training runs each task's objective through this loop too, on a meta-batch of one: written
+        straight into the loop over tasks instead, second-order Meta-SGD's step graph was rejected by
+        TensorFlow ("N nodes in a cycle") in 4 of 10 runs; nested like this, in none."""
         steps = self.inner_steps if training else self.eval_steps
         batch_stats = self.batch_statistics(training)
+        adapted = adapted or self.adapted_weights
+        moving = with_state and self.moves_statistics()
 
         def one_task(task):
             support_x, support_y, query_x, query_y = task
-            fast = self.adapted_weights(support_x, support_y, steps, training)
+            fast = adapted(support_x, support_y, steps, training)
             if attack is not None:
                 query_x = attack(fast, query_x, query_y)
-            return forward(self.network, fast, query_x, training=batch_stats)
+            outputs, state = forward(self.network, fast, query_x, training=batch_stats, with_state=True)
+            return (outputs, state) if moving else outputs
 
-        return tf.map_fn(one_task, tuple(episodes[key] for key in TASK_KEYS), parallel_iterations=self.parallel_tasks,
-                         fn_output_signature=tf.TensorSpec(None, self.output_dtype))
+        signature = tf.TensorSpec(None, self.output_dtype)
+        if moving:
+            signature = (signature, [tf.TensorSpec(v.shape, v.dtype) for v in self.network.non_trainable_variables])
+        result = tf.map_fn(one_task, tuple(episodes[key] for key in TASK_KEYS), parallel_iterations=self.parallel_tasks,
+                           fn_output_signature=signature)
+        if not with_state:
+            return result
+        return result if moving else (result, [])
 
     def episode_outputs(self, episodes, training=False):
         return self.predict_tasks(episodes, training)
@@ -228,6 +243,11 @@ class GradientBasedLearner(EpisodicLearner):
                 "first_order": self.first_order, "anil": self.anil, "agreement": self.agreement,
                 "batch_norm": self.batch_norm, "clip_norm": self.clip_norm, "inner_batch": self.inner_batch,
                 "meta_gradients": self.meta_gradients, "parallel_tasks": self.parallel_tasks}
+
+
+def one_task_batch(task):
+    """The task ``(support_x, support_y, query_x, query_y)`` as an episode batch of one."""
+    return {key: value[None] for key, value in zip(TASK_KEYS, task)}
 
 
 def refuse_inexact_batch_norm(network):

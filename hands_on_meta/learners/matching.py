@@ -20,9 +20,9 @@ class' softmax cross-entropy on them is the negative log-likelihood -log P(y | x
 import keras
 import tensorflow as tf
 
+from hands_on_meta.layers.distances import CosineSimilarity
 from hands_on_meta.layers.matching import (
     AttentionLSTM,
-    CosineSimilarity,
     FullContextSupport,
     attention_readout,
 )

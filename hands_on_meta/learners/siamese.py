@@ -25,7 +25,8 @@ scores N-way K-shot identification (nearest neighbour) and
 import keras
 import tensorflow as tf
 
-from hands_on_meta.layers.siamese import METRICS, PairDistance, contrastive_loss
+from hands_on_meta.layers.distances import METRICS, PairDistance
+from hands_on_meta.layers.siamese import contrastive_loss
 from hands_on_meta.learners.base import built_model
 from hands_on_meta.learners.metric import MetricLearner
 from hands_on_meta.validation import check_choice, check_number
@@ -51,23 +52,23 @@ class SiameseNetwork(MetricLearner):
             self.logit.build((None, encoder.output_shape[-1]))
         self.built = True
 
-    def similarity(self, a, b):
-        """Similarity of embeddings ``a`` and ``b`` (broadcasting, (..., D) -> (...)): minus the
-        distance (contrastive head) or the logit of "same class" (BCE head)."""
+    def similarity(self, queries, references):
+        """Similarity of every query embedding to every reference embedding, (..., Q, D), (..., N, D) ->
+        (..., Q, N): minus the distance (contrastive head) or the logit of "same class" (BCE head)."""
         if self.head == "bce":
-            return self.logit(self.pair_distance(a, b))[..., 0]
-        return -self.pair_distance(a, b)
+            return self.logit(self.pair_distance(queries, references))[..., 0]
+        return -self.pair_distance(queries, references)
 
     def pair_scores(self, x1, x2, training=False):
         """Similarity of each pair ``(x1[i], x2[i])`` of examples, shape (pairs,)."""
         z = self.encoder(tf.concat([x1, x2], axis=0), training=training)
-        return self.similarity(z[: tf.shape(x1)[0]], z[tf.shape(x1)[0]:])
+        return self.similarity(z[: tf.shape(x1)[0], None], z[tf.shape(x1)[0]:, None])[:, 0, 0]
 
     def episode_outputs(self, episodes, training=False):
         """Similarity of each query to each class (its nearest support example), (batch, Q, N)."""
         n_way = self.check(episodes)
         support, queries = self.embed(episodes, training=training)
-        scores = self.similarity(queries[:, :, None, :], support[:, None, :, :])  # (batch, Q, S)
+        scores = self.similarity(queries, support)  # (batch, Q, S)
         sy = tf.cast(episodes["support_y"], tf.int32)
         in_class = tf.one_hot(sy, n_way, on_value=True, off_value=False, dtype=tf.bool)[:, None]  # (batch, 1, S, N)
         lowest = tf.fill(tf.shape(in_class), tf.constant(scores.dtype.min, scores.dtype))
