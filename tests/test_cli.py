@@ -1,5 +1,6 @@
 """The hands-on-meta command line."""
 import json
+import re
 
 from hands_on_meta.cli import main
 from hands_on_meta.recipes.sine import ALGORITHMS, COMPARISON
@@ -30,14 +31,16 @@ def test_reproduce_then_evaluate_sine(tmp_path, capsys):
     assert main(["reproduce", "sine-maml", *args, "--results", str(results)]) == 0
     records = [json.loads(line) for line in (results / "maml.jsonl").read_text().splitlines()]
     assert [r["setting"] for r in records] == ["1 step", "10 steps"] and records[0]["episodes"] == 50
-    baseline = [json.loads(line) for line in (results / "pretrained-baseline.jsonl").read_text().splitlines()]
-    # after 10 fine-tuning steps on the same held-out tasks, meta-training beats pretraining
-    assert records[1]["mean"] < baseline[1]["mean"], (records[1], baseline[1])
     assert (out / "sine-maml.png").stat().st_size > 10_000
     assert (out / "maml-k10.keras").exists() and (out / "pretrained-k10.keras").exists()
     capsys.readouterr()
     assert main(["evaluate", "sine-maml", *args]) == 0
-    assert "after 10 step(s)" in capsys.readouterr().out
+    # evaluating the saved models again prints exactly the recorded numbers (seeded held-out tasks)
+    printed = re.findall(r"(\S.*?) K=10 after\s+(\d+) step\(s\): test MSE mse ([0-9.]+)", capsys.readouterr().out)
+    baseline = [json.loads(line) for line in (results / "pretrained-baseline.jsonl").read_text().splitlines()]
+    recorded = {(r["algorithm"], r["setting"].split()[0]): r["mean"] for r in records + baseline}
+    assert {(name, steps) for name, steps, _ in printed} == set(recorded)
+    assert all(abs(float(value) - recorded[name, steps]) <= 0.0051 for name, steps, value in printed)  # 2 decimals
 
 
 def test_sine_comparison_trains_every_algorithm_and_records_each(tmp_path):
