@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from hands_on_meta.episodes import interleave_classes
 from hands_on_meta.inner_loop import STRATEGIES, adapt, forward, meta_gradients
-from hands_on_meta.learners.base import TASK_KEYS, EpisodicLearner, built_model
+from hands_on_meta.learners.base import TASK_KEYS, EpisodicLearner, batched, built_model
 from hands_on_meta.objectives import task_loss, task_score
 from hands_on_meta.validation import check_int
 
@@ -247,7 +247,7 @@ class GradientBasedLearner(EpisodicLearner):
 
 def one_task_batch(task):
     """The task ``(support_x, support_y, query_x, query_y)`` as an episode batch of one."""
-    return {key: value[None] for key, value in zip(TASK_KEYS, task)}
+    return batched(dict(zip(TASK_KEYS, task)))
 
 
 def refuse_inexact_batch_norm(network):
