@@ -107,7 +107,8 @@ PUBLISHED = published_numbers()
 
 def write_results_md(results_dir="results", out="RESULTS.md"):
     """Regenerate ``out`` from the records: the newest record of each (algorithm, dataset, split, way,
-    shot, setting) in a table, with the published number beside ours and the command that made it."""
+    shot, setting) in a table, with the published number beside ours and the command that made it,
+    then ``results_dir/choices.md`` (how the recipes' settings were chosen) when there is one."""
     latest = {}
     for rec in load_records(results_dir):
         key = (rec["algorithm"], rec["dataset"], rec["split"], rec["way"], rec["shot"], rec.get("setting", ""))
@@ -134,5 +135,8 @@ def write_results_md(results_dir="results", out="RESULTS.md"):
             f"{rec['budget']} | {rec['wall_s']:.0f} s | {rec['machine']} | {rec['commit']} | `{rec['command']}` |")
     if not latest:
         lines.append("| (no results yet) |||||||||||||")
+    choices = Path(results_dir) / "choices.md"  # hand-written: the pilot runs behind the recipes' settings
+    if choices.is_file():
+        lines += ["", choices.read_text().rstrip()]
     Path(out).write_text("\n".join(lines) + "\n")
     return out

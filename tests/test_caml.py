@@ -53,7 +53,7 @@ def test_only_the_context_adapts_and_the_outer_loop_never_moves_its_start(tmp_pa
 
 
 def test_caml_needs_a_context_layer():
-    from hands_on_meta.recipes.sine import sine_mlp
+    from hands_on_meta.models import sine_mlp
 
     with pytest.raises(ValueError, match="must contain a hands_on_meta.layers.ContextConcat"):
         CAML(sine_mlp(), task="regression")

@@ -15,11 +15,11 @@ STORED = json.loads((ROOT / "tests" / "data" / "committed_scores.json").read_tex
 
 
 def scores(recipe_name, model, row):
-    """(mean, ci95) of evaluation ``row`` (a model name as the recipe's eval rows name it, way, shot) of
+    """(mean, ci95) of the evaluation ``row`` (way, shot, the model as printed: "1shot+transductive") of
     models/RECIPE/MODEL on the recipe's first 100 test episodes."""
     recipe = get(recipe_name)
     cfg = recipe.select(recipe.config(episodes=100), [model])
-    cfg["eval"] = [r for r in cfg["eval"] if r[:3] == row]
+    cfg["eval"] = [test for test in cfg["eval"] if [test.way, test.shot, test.label] == row]
     assert len(cfg["eval"]) == 1, (row, cfg["eval"])
     learner = keras.models.load_model(ROOT / "models" / recipe_name / f"{model}.keras")
     (result, _), = recipe.evaluate({model: learner}, cfg)

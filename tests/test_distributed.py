@@ -16,7 +16,7 @@ SCRIPT = textwrap.dedent('''
 
     from hands_on_meta.datasets.sine import sine_tasks
     from hands_on_meta.learners import MAML, Reptile
-    from hands_on_meta.recipes.sine import sine_mlp
+    from hands_on_meta.models import sine_mlp
 
     batch = next(iter(sine_tasks(5, 5, seed=0, meta_batch=4)))
     batch = {k: v for k, v in batch.items() if k.startswith(("support", "query"))}

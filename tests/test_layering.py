@@ -11,7 +11,7 @@ LAYERS = [
     ["episodes"],
     ["layers", "gradient_agreement", "inner_loop", "attacks"],
     ["learners", "learned_optimizer"],
-    ["evaluation", "verification", "transductive", "adversarial", "records"],
+    ["evaluation", "verification", "transductive", "adversarial", "records", "models"],
     ["training", "plotting"],
     ["recipes", "cli"],
 ]

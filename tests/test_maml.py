@@ -7,7 +7,7 @@ from conftest import convbn64, reloaded
 from hands_on_meta.datasets.sine import sine_tasks
 from hands_on_meta.evaluation import meta_test
 from hands_on_meta.learners import MAML
-from hands_on_meta.recipes.sine import sine_mlp
+from hands_on_meta.models import sine_mlp
 
 
 def test_sine_tasks_follow_the_task_family():

@@ -5,8 +5,9 @@ import pytest
 
 from hands_on_meta.episodes import episode_dataset
 from hands_on_meta.evaluation import meta_test
+from hands_on_meta.models import omniglot_learner
 from hands_on_meta.recipes import get, reproduce
-from hands_on_meta.recipes.maml_omniglot import ALGORITHMS, STANDARD, omniglot_learner
+from hands_on_meta.recipes.maml_omniglot import ALGORITHMS, STANDARD
 
 
 def test_recipe_trains_and_records_every_algorithm(mirror, tmp_path):
@@ -52,10 +53,13 @@ def test_inner_learning_rate_per_algorithm_and_in_the_budget():
     from hands_on_meta.recipes import get
 
     recipe = get("maml-omniglot")
+    def build(cfg, name):
+        return recipe.build(cfg, name, recipe.setting(cfg, name))
+
     cfg = recipe.config(inner_lr={"maml": 0.4})
-    assert recipe.build_model(cfg, "maml-1shot", 5, 1).inner_lr == 0.4
-    reptile = recipe.build_model(cfg, "reptile-10shot", 5, 1)
+    assert build(cfg, "maml-1shot").inner_lr == 0.4
+    reptile = build(cfg, "reptile-10shot")
     assert reptile.inner_lr == 0.1 and reptile.inner_batch == 10
     assert ", inner lr 0.4, Adam 0.001 halved every 4000" in recipe.budget(cfg, "maml-1shot")
     cfg = recipe.config(inner_lr=0.2)
-    assert recipe.build_model(cfg, "fomaml-5shot", 5, 5).inner_lr == 0.2 and "inner lr 0.2," in recipe.budget(cfg, "anil-1shot")
+    assert build(cfg, "fomaml-5shot").inner_lr == 0.2 and "inner lr 0.2," in recipe.budget(cfg, "anil-1shot")

@@ -10,8 +10,8 @@ from hands_on_meta.inner_loop import adapt, forward
 from hands_on_meta.layers import ExactBatchNormalization
 from hands_on_meta.learners import ADML, IMAML, MAML, ProtoMAML, ProtoNet
 from hands_on_meta.learners.imaml import conjugate_gradient
+from hands_on_meta.models import sine_mlp
 from hands_on_meta.objectives import task_loss
-from hands_on_meta.recipes.sine import sine_mlp
 
 
 def classification_episodes(meta_batch=2, way=3, shot=2, query=3, dim=4, seed=0):

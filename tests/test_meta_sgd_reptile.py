@@ -10,8 +10,8 @@ from hands_on_meta.evaluation import meta_test
 from hands_on_meta.gradient_agreement import agreement_weights, combine
 from hands_on_meta.inner_loop import adapt
 from hands_on_meta.learners import MAML, MetaSGD, Reptile
+from hands_on_meta.models import sine_mlp
 from hands_on_meta.objectives import task_loss
-from hands_on_meta.recipes.sine import sine_mlp
 
 
 def test_meta_sgd_learning_rate_gradient_matches_finite_differences():

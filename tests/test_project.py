@@ -64,7 +64,7 @@ def test_committed_models_match_their_recipe_and_records():
     for done in done_files:
         recipe_name, model = done.parent.name, done.name.removesuffix(".done.json")
         recipe = get(recipe_name)
-        assert json.loads(done.read_text())["steps"] == recipe.setting(recipe.config(), model)[3], done
+        assert json.loads(done.read_text())["steps"] == recipe.setting(recipe.config(), model).steps, done
         assert (done.parent / f"{model}.keras").is_file() and (done.parent / f"{model}.log.csv").is_file()
         commands = [r["command"] for r in records if f"--out models/{recipe_name}" in r["command"]
                     and covers(r["command"], recipe_name, model)]

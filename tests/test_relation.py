@@ -12,8 +12,9 @@ from hands_on_meta.episodes import episode_dataset
 from hands_on_meta.evaluation import meta_test
 from hands_on_meta.layers import RelationModule, RelationPairs, class_prototypes, relation_embedding
 from hands_on_meta.learners import RelationNet
+from hands_on_meta.models import fsdd_zeroshot_model
 from hands_on_meta.recipes import get
-from hands_on_meta.recipes.relation import derangement, fsdd_zeroshot_model
+from hands_on_meta.recipes.relation import derangement
 
 
 def test_layer_shapes_and_values_match_numpy():
@@ -199,13 +200,13 @@ def test_recipe_tests_every_published_setting_with_the_model_of_its_shot():
     from hands_on_meta.records import PUBLISHED
 
     omniglot = get("relation-omniglot").config()
-    standard = [row for row in omniglot["eval"] if "+" not in row[2]]
-    assert all(omniglot["train"][model][1] == shot for _, shot, model, *_ in standard)
+    standard = [test for test in omniglot["eval"] if not test.variant]
+    assert all(omniglot["train"][test.model].shot == test.shot for test in standard)
     published = {(way, shot) for (alg, data, way, shot, setting) in PUBLISHED
                  if alg == "RelationNet" and data == "omniglot" and not setting}
-    assert sorted((way, shot) for way, shot, *_ in standard) == sorted(published)
-    transductive = [row for row in omniglot["eval"] if row[2].endswith("+transductive")]
-    assert sorted((way, shot, model + "+transductive") for way, shot, model, *_ in standard) == \
-        sorted(tuple(row[:3]) for row in transductive)
+    assert sorted((test.way, test.shot) for test in standard) == sorted(published)
+    transductive = [test for test in omniglot["eval"] if test.variant == "transductive"]
+    assert sorted((test.way, test.shot, test.model) for test in standard) == \
+        sorted((test.way, test.shot, test.model) for test in transductive)
     zero_shot = get("relation-zeroshot-fsdd").config(quick=True)
     assert all(len(split) == 3 for split in zero_shot["splits"])

@@ -11,7 +11,7 @@ import hashlib, keras, numpy as np
 from hands_on_meta import set_seed
 from hands_on_meta.datasets.sine import sine_tasks
 from hands_on_meta.learners import MAML
-from hands_on_meta.recipes.sine import sine_mlp
+from hands_on_meta.models import sine_mlp
 set_seed({seed}, deterministic=True)
 net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(40, activation="relu"), keras.layers.Dropout(0.1),
                         keras.layers.Dense(1)])

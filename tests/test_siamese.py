@@ -28,8 +28,8 @@ MIN_VERIFICATION = 70.0    # % on balanced held-out pairs (chance 50%)
 
 
 def _face_encoder():
+    from hands_on_meta.models import siamese_encoder
     from hands_on_meta.recipes import get
-    from hands_on_meta.recipes.siamese import siamese_encoder
 
     cfg = get("siamese-faces").config()  # the recipe's encoder (and augmentation)
     return siamese_encoder((56, 46, 1), cfg["embedding"], cfg["filters"], flip=cfg["flip"], shift=cfg["shift"])

@@ -40,15 +40,17 @@ def test_gradient_based_learners_and_other_objects_are_refused():
         Transductive("relation net")
 
 
-def test_recipes_test_a_model_named_base_plus_transductive_with_batch_statistics(mirror):
+def test_recipes_test_the_transductive_variant_of_a_model_with_batch_statistics(mirror):
     from hands_on_meta.recipes import get
+    from hands_on_meta.recipes.fewshot import Evaluation
 
     recipe = get("relation-omniglot")
-    assert [5, 1, "1shot+transductive", {"setting": "transductive batch norm"}] in recipe.config()["eval"]
-    cfg = recipe.config(quick=True, episodes=10, eval=[[5, 1, "1shot"], [5, 1, "1shot+transductive",
-                                                                      {"setting": "transductive batch norm"}]])
+    assert Evaluation(5, 1, "1shot", "transductive", "transductive batch norm") in recipe.config()["eval"]
+    cfg = recipe.config(quick=True, episodes=10, eval=[
+        {"way": 5, "shot": 1, "model": "1shot"},
+        {"way": 5, "shot": 1, "model": "1shot", "variant": "transductive", "setting": "transductive batch norm"}])
     keras.utils.set_random_seed(0)
-    results = recipe.evaluate({"1shot": recipe.build(cfg, 5, 1)}, cfg)
+    results = recipe.evaluate({"1shot": recipe.build(cfg, "1shot", recipe.setting(cfg, "1shot"))}, cfg)
     assert [(fields["model"], fields["setting"]) for _, fields in results] == [
         ("1shot", ""), ("1shot", "transductive batch norm")]
     assert results[0][0].mean != results[1][0].mean  # an untrained model's moving statistics are mean 0, variance 1

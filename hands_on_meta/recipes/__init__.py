@@ -1,15 +1,74 @@
 """Registered recipes: a named training + evaluation setting the CLI can run and record.
 
-A recipe subclasses :class:`Recipe` and is added with :func:`register`; later chapters add theirs.
+A recipe subclasses :class:`Recipe`, is added with :func:`register`, says which models it trains as
+:class:`Run` s (:meth:`Recipe.runs`) and how it evaluates them. Settings with several fields are
+dataclasses (:attr:`Recipe.typed`), given by name in Python, JSON or on the command line, where a
+dotted key sets one field: ``--set train.1shot.steps=3000``.
 
 >>> sorted(RECIPES)                  # doctest: +SKIP
 ['sine-maml']
 """
+import dataclasses
 import time
+import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 RECIPES = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One model to train: ``seed`` is set before ``build()`` makes the uncompiled learner, which is
+    compiled with ``optimizer()`` and fitted for ``steps`` meta-steps on ``episodes()``."""
+
+    name: str
+    seed: int
+    steps: int
+    build: Callable[[], Any]
+    optimizer: Callable[[], Any]
+    episodes: Callable[[], Any]
+
+
+def as_setting(cls, value, where):
+    """``value`` as the dataclass ``cls``: an instance, or a dict of its fields by name."""
+    names = [field.name for field in dataclasses.fields(cls)]
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ValueError(f"{where}: {cls.__name__} has no fields {unknown}; it has {names}")
+        try:
+            return cls(**value)
+        except TypeError as err:
+            raise ValueError(f"{where}: {err}; {cls.__name__} has the fields {names}") from None
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+    raise ValueError(f"{where} must give the fields of {cls.__name__} by name ({names}), got {value!r}")
+
+
+def with_field(value, path, new, where):
+    """``value`` with the entry at dotted ``path`` (dict keys, list indices, dataclass fields) set to ``new``."""
+    if not path:
+        return new
+    key, rest = path[0], path[1:]
+    if dataclasses.is_dataclass(value):
+        names = [field.name for field in dataclasses.fields(value)]
+        if key not in names:
+            raise ValueError(f"{where}: {type(value).__name__} has no field {key!r}; it has {names}")
+        inner = with_field(getattr(value, key), rest, new, where)
+        try:
+            return dataclasses.replace(value, **{key: inner})
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+    if isinstance(value, dict) and key in value:
+        return {**value, key: with_field(value[key], rest, new, where)}
+    if isinstance(value, list) and key.isdigit() and int(key) < len(value):
+        return [with_field(item, rest, new, where) if i == int(key) else item for i, item in enumerate(value)]
+    keys = list(value) if isinstance(value, dict) else f"indices 0-{len(value) - 1}" if isinstance(value, list) else []
+    raise ValueError(f"{where}: no entry {key!r} here (it has {keys})")
 
 
 class Recipe:
@@ -20,22 +79,61 @@ class Recipe:
     description = ""
     defaults: ClassVar[dict] = {}
     quick: ClassVar[dict] = {}
+    typed: ClassVar[dict] = {}  # setting -> dict[str, Dataclass] or list[Dataclass]
 
     def config(self, quick=False, **overrides):
+        """The recipe's settings (``quick``: shrunk to a smoke run) with ``overrides``; a dotted key
+        (``"train.1shot.steps"``) sets one entry of a setting."""
         cfg = {**self.defaults, **(self.quick if quick else {})}
-        unknown = set(overrides) - set(cfg)
+        dotted = {key: value for key, value in overrides.items() if "." in key}
+        unknown = {key.split(".")[0] for key in overrides} - set(cfg)
         if unknown:
             raise ValueError(f"recipe {self.name!r} has no settings {sorted(unknown)}; it has {sorted(cfg)}")
-        cfg.update({key: value for key, value in overrides.items() if value is not None})
+        cfg.update({key: value for key, value in overrides.items() if value is not None and key not in dotted})
+        cfg = self.typed_settings(cfg)
+        for key, value in dotted.items():
+            top, *path = key.split(".")
+            cfg[top] = with_field(cfg[top], path, value, f"setting {key!r} of recipe {self.name!r}")
+        return self.typed_settings(cfg)
+
+    def typed_settings(self, cfg):
+        """``cfg`` with the entries of every setting in :attr:`typed` made of their dataclass."""
+        cfg = dict(cfg)
+        for key, kind in self.typed.items():
+            value, where = cfg.get(key), f"setting {key!r} of recipe {self.name!r}"
+            container, (cls,) = typing.get_origin(kind), typing.get_args(kind)[-1:]
+            if value is None:
+                continue
+            if not isinstance(value, container):
+                raise ValueError(f"{where} must be a {container.__name__} of {cls.__name__}, got {value!r}")
+            cfg[key] = ({name: as_setting(cls, entry, f"{where}, entry {name!r}") for name, entry in value.items()}
+                        if container is dict else
+                        [as_setting(cls, entry, f"{where}, entry {i}") for i, entry in enumerate(value)])
         return cfg
 
     def select(self, cfg, models):
         """``cfg`` restricted to the named ``models`` (``--only``); recipes with several models override it."""
         raise ValueError(f"recipe {self.name!r} trains its models together; --only is not available for it")
 
-    def train(self, cfg, out_dir):
-        """Train every model of the recipe; return ``({name: learner}, {name: wall seconds})``."""
+    def runs(self, cfg):
+        """The models to train, as :class:`Run` s."""
         raise NotImplementedError
+
+    def train(self, cfg, out_dir):
+        """Train (or load, when finished) every model of :meth:`runs` with
+        :func:`hands_on_meta.training.train`; return ``({name: learner}, {name: wall seconds})``."""
+        import keras
+
+        from hands_on_meta.training import train
+
+        models, walls = {}, {}
+        for run in self.runs(cfg):
+            keras.utils.set_random_seed(run.seed)
+            learner = run.build()
+            learner.compile(optimizer=run.optimizer())
+            walls[run.name] = train(learner, run.episodes(), run.steps, out_dir, run.name, cfg["steps_per_epoch"])
+            models[run.name] = learner
+        return models, walls
 
     def load(self, out_dir):
         """The trained models saved in ``out_dir`` by :meth:`train`."""

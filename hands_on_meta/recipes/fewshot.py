@@ -1,24 +1,22 @@
 """Few-shot classification recipes on Omniglot (Vinyals split), shared by every episodic learner.
 
-A subclass names its ``algorithm`` and implements ``build(cfg, way, shot)``, returning an uncompiled
-learner; this base trains one model per entry of ``cfg["train"]`` (``[way, shot, query]``, optionally a
-fourth entry: that model's number of episodes instead of ``cfg["steps"]``, and a fifth: its own
-``lr_halve_every``) on episodes of the training classes (Adam, learning rate halved every
-``lr_halve_every`` episodes, as in Snell et al. 2017) and meta-tests
-on ``cfg["episodes"]`` episodes of the *test* classes for each ``[way, shot, model]`` of
-``cfg["eval"]``, with a seed that training never uses.
+A subclass names its ``algorithm`` and implements ``build(cfg, setting)``, returning an uncompiled
+learner; this base trains one model per entry of ``cfg["train"]`` (a :class:`ModelTraining`) on
+episodes of the training classes (Adam, learning rate halved every ``halve_every`` episodes, as in
+Snell et al. 2017) and meta-tests each :class:`Evaluation` of ``cfg["eval"]`` on ``cfg["episodes"]``
+episodes of the *test* classes, with a seed that training never uses.
 
-Comparisons hook in without a loop of their own: ``build_model`` (one learner per model name),
-``algorithms`` (the name each model is recorded under), ``episode_options`` (extra
-``episode_dataset`` arguments for a model's training episodes, e.g. unlabelled examples),
-``derived_models`` (models made from trained ones for testing only, named ``"base+what"``), and an
-optional fourth entry of an ``eval`` row: extra ``episode_dataset`` arguments plus a ``"setting"``
-label for the record.
+Comparisons hook in without a loop of their own: ``build`` sees the model's name, ``algorithms``
+gives the name each model is recorded under, ``episode_options`` extra ``episode_dataset``
+arguments for a model's training episodes (e.g. unlabelled examples), and ``variants`` the
+test-time forms of a trained model an evaluation may ask for (e.g. transductive batch norm).
 
 >>> from hands_on_meta.recipes import get
->>> get("protonet-omniglot").config(quick=True)["steps"]
-100
+>>> cfg = get("protonet-omniglot").config(quick=True, **{"train.5shot.way": 20})
+>>> cfg["steps"], cfg["train"]["5shot"]
+(100, ModelTraining(way=20, shot=5, query=5, steps=5000, halve_every=None, learner=''))
 """
+import dataclasses
 from typing import ClassVar
 
 import keras
@@ -26,14 +24,57 @@ import keras
 from hands_on_meta.datasets import load_omniglot
 from hands_on_meta.episodes import episode_dataset
 from hands_on_meta.evaluation import meta_test
-from hands_on_meta.recipes import Recipe
-from hands_on_meta.training import train
+from hands_on_meta.recipes import Recipe, Run
+from hands_on_meta.transductive import Transductive
+from hands_on_meta.validation import check_int
 
 TEST_SEED = 20_000  # test episodes are keyed by this seed; training uses cfg["seed"]
-STANDARD_EVAL = [[5, 1, "1shot"], [5, 5, "5shot"], [20, 1, "1shot"], [20, 5, "5shot"]]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelTraining:
+    """How one model trains: ``way``-way ``shot``-shot episodes with ``query`` queries per class,
+    ``steps`` of them (default: the recipe's ``steps``; the recipe's ``steps`` also caps them, for
+    quick runs), learning rate halved every ``halve_every`` (default: the recipe's ``lr_halve_every``);
+    ``learner``: which learner, for recipes that train several kinds."""
+
+    way: int
+    shot: int
+    query: int
+    steps: int | None = None
+    halve_every: int | None = None
+    learner: str = ""
+
+    def __post_init__(self):
+        for name in ("way", "shot", "query", "steps", "halve_every"):
+            if name in ("way", "shot", "query") or getattr(self, name) is not None:
+                check_int(name, getattr(self, name), 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """One meta-test: ``way``-way ``shot``-shot test episodes for the trained ``model``, as the test-time
+    ``variant`` of the recipe when given; ``setting`` labels the record; ``options``: extra
+    ``episode_dataset`` arguments (e.g. unlabelled examples)."""
+
+    way: int
+    shot: int
+    model: str
+    variant: str = ""
+    setting: str = ""
+    options: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def label(self):
+        """The model as printed: ``"1shot"``, or ``"1shot+transductive"`` for a variant."""
+        return f"{self.model}+{self.variant}" if self.variant else self.model
+
+
+STANDARD_EVAL = [Evaluation(5, 1, "1shot"), Evaluation(5, 5, "5shot"), Evaluation(20, 1, "1shot"),
+                 Evaluation(20, 5, "5shot")]
 # the same, tested with the batch statistics of each episode (hands_on_meta.transductive)
-TRANSDUCTIVE_EVAL = [[way, shot, f"{name}+transductive", {"setting": "transductive batch norm"}]
-                     for way, shot, name in STANDARD_EVAL]
+TRANSDUCTIVE_EVAL = [dataclasses.replace(test, variant="transductive", setting="transductive batch norm")
+                     for test in STANDARD_EVAL]
 
 
 class FewShotRecipe(Recipe):
@@ -41,105 +82,97 @@ class FewShotRecipe(Recipe):
 
     algorithm = ""
     algorithms: ClassVar[dict] = {}  # model name -> algorithm recorded (default: ``algorithm``)
+    variant_algorithms: ClassVar[dict] = {}  # variant -> algorithm recorded, when it is another one
+    typed: ClassVar[dict] = {"train": dict[str, ModelTraining], "eval": list[Evaluation]}
     defaults: ClassVar[dict] = {
-        "train": {"1shot": [60, 1, 5], "5shot": [60, 5, 5]},  # model -> training way, shot, query
-        "eval": STANDARD_EVAL,                                 # [test way, test shot, model]
+        "train": {"1shot": ModelTraining(60, 1, 5), "5shot": ModelTraining(60, 5, 5)},
+        "eval": STANDARD_EVAL,
         "split": "trainval", "steps": 20000, "lr": 1e-3, "lr_halve_every": 2000, "steps_per_epoch": 500,
         "episodes": 600, "test_query": 15, "test_batch": 10, "seed": 0,
     }
     quick: ClassVar[dict] = {"steps": 100, "steps_per_epoch": 50, "episodes": 100}
 
-    def build(self, cfg, way, shot):
-        """An uncompiled learner for training episodes of ``way`` classes and ``shot`` examples."""
+    def build(self, cfg, name, setting):
+        """An uncompiled learner for model ``name``, trained as ``setting`` (a :class:`ModelTraining`)."""
         raise NotImplementedError
-
-    def build_model(self, cfg, name, way, shot):
-        """The learner for model ``name`` (default: :meth:`build`)."""
-        return self.build(cfg, way, shot)
 
     def episode_options(self, cfg, name):
         """Extra ``episode_dataset`` arguments for the training episodes of model ``name``."""
         return {}
 
-    def derived_models(self, models, cfg):
-        """Test-only models built from the trained ``models``: ``{"base+what": learner}``. Here: for each
-        evaluation row of a model named ``"base+transductive"``, ``base`` tested with the batch
-        statistics of each episode (:class:`~hands_on_meta.transductive.Transductive`)."""
-        from hands_on_meta.transductive import Transductive
-
-        names = {row[2] for row in cfg["eval"] if row[2].endswith("+transductive")}
-        return {name: Transductive(models[name.split("+")[0]]) for name in names if name.split("+")[0] in models}
+    def variants(self, cfg):
+        """``{variant: wrap}``: the test-time forms of a trained model that an :class:`Evaluation` can
+        name. Here ``"transductive"``: tested with the batch statistics of each episode
+        (:class:`~hands_on_meta.transductive.Transductive`)."""
+        return {"transductive": Transductive}
 
     @staticmethod
     def setting(cfg, name):
-        """``(way, shot, query, episodes)`` of model ``name``; quick runs cap the episodes at ``cfg["steps"]``."""
-        way, shot, query, *steps = cfg["train"][name]
-        return way, shot, query, min(steps[0], cfg["steps"]) if steps else cfg["steps"]
-
-    @staticmethod
-    def halve_every(cfg, name):
-        """Episodes between halvings of model ``name``'s learning rate (its fifth ``train`` entry, if any)."""
+        """Model ``name``'s :class:`ModelTraining` with its defaults filled in from ``cfg`` (quick runs
+        cap its episodes at ``cfg["steps"]``)."""
         row = cfg["train"][name]
-        return row[4] if len(row) > 4 else cfg["lr_halve_every"]
+        return dataclasses.replace(row, steps=min(row.steps, cfg["steps"]) if row.steps else cfg["steps"],
+                                   halve_every=row.halve_every or cfg["lr_halve_every"])
 
     def budget(self, cfg, name):
         """How model ``name`` was trained, for the record."""
-        way, shot, query, steps = self.setting(cfg, name)
-        return (f"{steps} episodes {way}-way {shot}-shot {query}-query ({cfg['split']} classes), "
-                f"Adam {cfg['lr']:g} halved every {self.halve_every(cfg, name)}")
+        s = self.setting(cfg, name)
+        return (f"{s.steps} episodes {s.way}-way {s.shot}-shot {s.query}-query ({cfg['split']} classes), "
+                f"Adam {cfg['lr']:g} halved every {s.halve_every}")
 
     def select(self, cfg, models):
-        """``cfg`` with only the training and evaluation rows of ``models`` (evaluation rows of models
-        derived from them included).
+        """``cfg`` with only the training and evaluation entries of ``models``.
 
         >>> from hands_on_meta.recipes import get
         >>> recipe = get("protonet-omniglot")
         >>> cfg = recipe.select(recipe.config(), ["5shot"])
-        >>> list(cfg["train"]), cfg["eval"]
-        (['5shot'], [[5, 5, '5shot'], [20, 5, '5shot']])
+        >>> list(cfg["train"]), [(test.way, test.shot, test.model) for test in cfg["eval"]]
+        (['5shot'], [(5, 5, '5shot'), (20, 5, '5shot')])
         """
         unknown = [name for name in models if name not in cfg["train"]]
         if unknown:
             raise ValueError(f"recipe {self.name!r} has no models {unknown}; it has {list(cfg['train'])}")
         return {**cfg, "train": {name: row for name, row in cfg["train"].items() if name in models},
-                "eval": [row for row in cfg["eval"] if row[2].split("+")[0] in models]}
+                "eval": [test for test in cfg["eval"] if test.model in models]}
 
-    def compile(self, learner, cfg, name=None):
-        halve = cfg["lr_halve_every"] if name is None else self.halve_every(cfg, name)
-        schedule = keras.optimizers.schedules.ExponentialDecay(cfg["lr"], halve, 0.5, staircase=True)
-        learner.compile(optimizer=keras.optimizers.Adam(schedule))
+    def optimizer(self, cfg, name):
+        """Adam at ``cfg["lr"]``, halved every ``halve_every`` episodes of model ``name``."""
+        schedule = keras.optimizers.schedules.ExponentialDecay(cfg["lr"], self.setting(cfg, name).halve_every, 0.5,
+                                                               staircase=True)
+        return keras.optimizers.Adam(schedule)
 
-    def train(self, cfg, out_dir):
+    def runs(self, cfg):
         data = load_omniglot(cfg["split"])
-        models, walls = {}, {}
         for i, name in enumerate(cfg["train"]):
-            way, shot, query, steps = self.setting(cfg, name)
-            keras.utils.set_random_seed(cfg["seed"] + i)
-            learner = self.build_model(cfg, name, way, shot)
-            self.compile(learner, cfg, name)
-            episodes = episode_dataset(data, way, shot, query, seed=cfg["seed"] + 1000 * i,
-                                       **self.episode_options(cfg, name))
-            walls[name] = train(learner, episodes, steps, out_dir, name, cfg["steps_per_epoch"])
-            models[name] = learner
-        return models, walls
+            setting = self.setting(cfg, name)
+            yield Run(name, cfg["seed"] + i, setting.steps,
+                      build=lambda name=name, setting=setting: self.build(cfg, name, setting),
+                      optimizer=lambda name=name: self.optimizer(cfg, name),
+                      episodes=lambda i=i, name=name, s=setting: episode_dataset(
+                          data, s.way, s.shot, s.query, seed=cfg["seed"] + 1000 * i, **self.episode_options(cfg, name)))
+
+    def algorithm_of(self, cfg, model, variant=""):
+        """The algorithm that ``model`` (tested as ``variant``) is recorded under."""
+        return self.variant_algorithms.get(variant) or self.algorithms.get(model, self.algorithm)
 
     def evaluate(self, models, cfg):
-        test = load_omniglot("test")
-        models = {**models, **self.derived_models(models, cfg)}
+        test_data = load_omniglot("test")
+        variants, tested = self.variants(cfg), {}
         out = []
-        for way, shot, name, *options in cfg["eval"]:
-            options = dict(options[0]) if options else {}
-            setting = options.pop("setting", "")
-            episodes = episode_dataset(test, way, shot, cfg["test_query"], seed=TEST_SEED,
-                                       meta_batch=cfg["test_batch"], **options)
-            result = meta_test(models[name], episodes, cfg["episodes"], allow_fewer=True)
-            algorithm = self.algorithms.get(name, self.algorithms.get(name.split("+")[0], self.algorithm))
-            print(f"{algorithm} ({name} model), {way}-way {shot}-shot{', ' + setting if setting else ''}, "
-                  f"test classes: {result}")
-            base = name.split("+")[0]
+        for test in cfg["eval"]:
+            if test.variant and test.variant not in variants:
+                raise ValueError(f"recipe {self.name!r} has no test variant {test.variant!r}; it has {sorted(variants)}")
+            if test.label not in tested:
+                tested[test.label] = variants[test.variant](models[test.model]) if test.variant else models[test.model]
+            episodes = episode_dataset(test_data, test.way, test.shot, cfg["test_query"], seed=TEST_SEED,
+                                       meta_batch=cfg["test_batch"], **test.options)
+            result = meta_test(tested[test.label], episodes, cfg["episodes"], allow_fewer=True)
+            algorithm = self.algorithm_of(cfg, test.model, test.variant)
+            print(f"{algorithm} ({test.label} model), {test.way}-way {test.shot}-shot"
+                  f"{', ' + test.setting if test.setting else ''}, test classes: {result}")
             out.append((result, {
-                "model": base, "algorithm": algorithm, "dataset": "omniglot", "split": "test",
-                "way": way, "shot": shot, "setting": setting, "budget": self.budget(cfg, base)}))
+                "model": test.model, "algorithm": algorithm, "dataset": "omniglot", "split": "test",
+                "way": test.way, "shot": test.shot, "setting": test.setting, "budget": self.budget(cfg, test.model)}))
         return out
 
     def plot(self, models, cfg, path):

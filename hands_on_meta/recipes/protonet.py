@@ -11,7 +11,8 @@ from typing import ClassVar
 from hands_on_meta.layers import conv4
 from hands_on_meta.learners import GaussianProtoNet, ProtoNet, SemiProtoNet
 from hands_on_meta.recipes import register
-from hands_on_meta.recipes.fewshot import FewShotRecipe
+from hands_on_meta.recipes.fewshot import Evaluation, FewShotRecipe, ModelTraining
+from hands_on_meta.transductive import Transductive
 
 
 @register
@@ -19,10 +20,11 @@ class ProtoNetOmniglot(FewShotRecipe):
     name = "protonet-omniglot"
     algorithm = "ProtoNet"
     description = "prototypical network, Omniglot 5/20-way 1/5-shot, 600 test episodes each"
-    defaults: ClassVar[dict] = {**FewShotRecipe.defaults, "train": {"1shot": [60, 1, 5, 6000], "5shot": [60, 5, 5, 5000]},
+    defaults: ClassVar[dict] = {**FewShotRecipe.defaults, "train": {"1shot": ModelTraining(60, 1, 5, steps=6000),
+                                          "5shot": ModelTraining(60, 5, 5, steps=5000)},
                                 "steps": 6000}
 
-    def build(self, cfg, way, shot):
+    def build(self, cfg, name, setting):
         return ProtoNet(conv4(batch_norm="fused"))
 
 
@@ -40,11 +42,11 @@ class GaussianProtoNetOmniglot(FewShotRecipe):
     description = "Gaussian ProtoNet (radius, diagonal) vs ProtoNet, same budget, Omniglot"
     defaults: ClassVar[dict] = {
         **FewShotRecipe.defaults, "steps": 2000,
-        "train": {name: [20, 5, 5] for name in ("plain", "radius", "diagonal")},
-        "eval": [[way, shot, name, {"setting": "same-budget comparison"}]
+        "train": {name: ModelTraining(20, 5, 5) for name in ("plain", "radius", "diagonal")},
+        "eval": [Evaluation(way, shot, name, setting="same-budget comparison")
                  for name in ("plain", "radius", "diagonal") for way, shot in ((5, 1), (20, 1), (20, 5))]}
 
-    def build_model(self, cfg, name, way, shot):
+    def build(self, cfg, name, setting):
         encoder = conv4(batch_norm="fused")
         return ProtoNet(encoder) if name == "plain" else GaussianProtoNet(encoder, covariance=name)
 
@@ -62,20 +64,20 @@ class SemiProtoNetOmniglot(FewShotRecipe):
 
     name = "semi-protonet-omniglot"
     algorithm = "Semi-supervised ProtoNet"
-    algorithms: ClassVar[dict] = {"protonet": "ProtoNet", "protonet+refine": "ProtoNet + test-time soft k-means",
-                                  "softkmeans": "Semi-supervised ProtoNet (soft k-means)",
+    algorithms: ClassVar[dict] = {"protonet": "ProtoNet", "softkmeans": "Semi-supervised ProtoNet (soft k-means)",
                                   "distractor": "Semi-supervised ProtoNet (soft k-means + distractor cluster)"}
+    variant_algorithms: ClassVar[dict] = {"refine": "ProtoNet + test-time soft k-means"}
     description = "semi-supervised ProtoNet with unlabelled data and distractors, Omniglot 5-way 1-shot"
     defaults: ClassVar[dict] = {
         **FewShotRecipe.defaults, "steps": 2000, "test_query": 10,
-        "train": {name: [20, 1, 5] for name in ("protonet", "softkmeans", "distractor")},
-        "eval": [[5, 1, "protonet", {"setting": "no unlabelled data"}]] + [
-            [5, 1, name, {**options, "setting": setting}]
-            for name in ("protonet+refine", "softkmeans", "distractor")
+        "train": {name: ModelTraining(20, 1, 5) for name in ("protonet", "softkmeans", "distractor")},
+        "eval": [Evaluation(5, 1, "protonet", setting="no unlabelled data")] + [
+            Evaluation(5, 1, model, variant, setting, options)
+            for model, variant in (("protonet", "refine"), ("softkmeans", ""), ("distractor", ""))
             for options, setting in ((UNLABELED, "5 unlabelled/class + 5 distractor classes"),
                                      ({"n_unlabeled": 5}, "5 unlabelled/class, no distractors"))]}
 
-    def build_model(self, cfg, name, way, shot):
+    def build(self, cfg, name, setting):
         if name == "protonet":
             return ProtoNet(conv4(batch_norm="fused"))
         return SemiProtoNet(conv4(batch_norm="fused"), distractor_cluster=name == "distractor")
@@ -83,5 +85,6 @@ class SemiProtoNetOmniglot(FewShotRecipe):
     def episode_options(self, cfg, name):
         return {} if name == "protonet" else UNLABELED
 
-    def derived_models(self, models, cfg):
-        return {"protonet+refine": SemiProtoNet(models["protonet"].encoder)}
+    def variants(self, cfg):
+        """Also ``"refine"``: a ProtoNet's encoder in a semi-supervised ProtoNet (soft k-means at test time only)."""
+        return {"transductive": Transductive, "refine": lambda protonet: SemiProtoNet(protonet.encoder)}

@@ -2,20 +2,14 @@
 
 ``relation-omniglot``: the paper's Omniglot setting. Embedding: 4 conv blocks, max-pooling after the
 first two (28x28 -> 7x7x64); relation module: 2 conv blocks on the concatenated pair, FC 8, FC 1
-(sigmoid); K-shot class feature = sum of the K support feature maps; MSE to the one-hot labels.
-One model trained on 20-way 1-shot episodes with 5 queries per class (30,000 episodes, Adam 1e-3 halved
-every 7,500), one on 20-way 5-shot episodes with 5 (10,000 episodes, halved every 2,500); both are tested
-5-way and 20-way. The paper trains 5-way models with 19 (1-shot) or 15 (5-shot) queries per class and
-separate 20-way models, far longer (its learning rate is halved every 100,000 episodes). Training on
-more classes per episode than at test time generalises better here, as for prototypical networks: a pilot
-of 10,000 20-way 1-shot episodes (halved every 2,500; 15 min) reached 98.68% at 5-way 1-shot, above the
-30,000 5-way episodes of the previous recipe (98.36%, 37 min). Earlier 5-way budgets: 5,000 episodes per
-model reached 97.2% (5-way 1-shot) and 99.1% (5-way 5-shot); 15,000 1-shot episodes halved every 4,000
-reached 98.16%; 10,000 5-shot episodes halved every 4,000 reached 99.37% and, in another training, 99.48%.
-Both embedding and relation module use fused batch norm (``batch_norm``), about
-0.09 s per 20-way 1-shot 5-query training episode on 2 CPU cores; the budget is stated in every record.
-Every test setting is run twice: with the moving batch-norm statistics (each query on its own), and
-with the statistics of each test episode (setting "transductive batch norm",
+(sigmoid); K-shot class feature = sum of the K support feature maps; MSE to the one-hot labels; fused
+batch norm (``batch_norm``) in both. One model trained on 20-way 1-shot episodes with 5 queries per
+class (30,000 episodes, Adam 1e-3 halved every 7,500), one on 20-way 5-shot episodes with 5 (10,000
+episodes, halved every 2,500); both are tested 5-way and 20-way. The paper trains 5-way models with 19
+(1-shot) or 15 (5-shot) queries per class and separate 20-way models, for far longer; training on more
+classes per episode than at test time generalises better here (RESULTS.md, "How the settings were
+chosen"). Every test setting is run twice: with the moving batch-norm statistics (each query on its
+own), and with the statistics of each test episode (setting "transductive batch norm",
 :class:`~hands_on_meta.transductive.Transductive`), which is how the paper's published test code runs.
 
 ``relation-zeroshot-fsdd``: zero-shot spoken digits from their pronunciation (see
@@ -30,12 +24,18 @@ from hands_on_meta.datasets import load_fsdd
 from hands_on_meta.datasets.phonemes import digit_side_info
 from hands_on_meta.episodes import episode_dataset
 from hands_on_meta.evaluation import meta_test
-from hands_on_meta.layers import RelationModule, conv4, relation_embedding
-from hands_on_meta.learners import RelationNet, ZeroShotRelationNet
+from hands_on_meta.layers import RelationModule, relation_embedding
+from hands_on_meta.learners import RelationNet
+from hands_on_meta.models import fsdd_zeroshot_model
 from hands_on_meta.plotting import pyplot
-from hands_on_meta.recipes import Recipe, register
-from hands_on_meta.recipes.fewshot import STANDARD_EVAL, TEST_SEED, TRANSDUCTIVE_EVAL, FewShotRecipe
-from hands_on_meta.training import train
+from hands_on_meta.recipes import Recipe, Run, register
+from hands_on_meta.recipes.fewshot import (
+    STANDARD_EVAL,
+    TEST_SEED,
+    TRANSDUCTIVE_EVAL,
+    FewShotRecipe,
+    ModelTraining,
+)
 
 
 @register
@@ -45,24 +45,15 @@ class RelationOmniglot(FewShotRecipe):
     description = "relation network, Omniglot 5/20-way 1/5-shot, 600 test episodes each"
     defaults: ClassVar[dict] = {
         **FewShotRecipe.defaults,
-        "train": {"1shot": [20, 1, 5, 30000, 7500], "5shot": [20, 5, 5, 10000, 2500]},
+        "train": {"1shot": ModelTraining(20, 1, 5, steps=30000, halve_every=7500),
+                  "5shot": ModelTraining(20, 5, 5, steps=10000, halve_every=2500)},
         "eval": STANDARD_EVAL + TRANSDUCTIVE_EVAL,
         "steps": 30000, "lr_halve_every": 4000, "batch_norm": "fused",
     }
 
-    def build(self, cfg, way, shot):
+    def build(self, cfg, name, setting):
         embedding = relation_embedding(batch_norm=cfg["batch_norm"])
         return RelationNet(embedding, RelationModule(embedding.output_shape[1:], batch_norm=cfg["batch_norm"]))
-
-
-def fsdd_zeroshot_model(side_dim, embed_dim=64, filters=32, hidden=64, input_shape=(101, 40, 1)):
-    """Zero-shot relation network for FSDD: conv4 audio embedding (``filters`` per block, then a
-    linear map to ``embed_dim``), side-information embedding Dense(``embed_dim``, ReLU), relation
-    module Dense(``hidden``, ReLU) -> Dense(1, sigmoid) on the concatenated pair."""
-    embedding = conv4(input_shape, filters=filters, outputs=embed_dim, name="audio_embedding")
-    side_embedding = keras.Sequential([keras.Input((side_dim,)),
-                                       keras.layers.Dense(embed_dim, activation="relu")], name="side_embedding")
-    return ZeroShotRelationNet(embedding, side_embedding, RelationModule((embed_dim,), hidden=hidden))
 
 
 def derangement(n, seed):
@@ -115,23 +106,18 @@ class RelationZeroShotFSDD(Recipe):
                 raise ValueError(f"splits must be lists of 2-8 distinct digits 0-9, got {split}")
         return splits
 
-    def train(self, cfg, out_dir):
+    def runs(self, cfg):
         data = load_fsdd("digit", "train", verbose=False).x
-        models, walls = {}, {}
         for i, held_out in enumerate(self._splits(cfg)):
             seen = [d for d in range(10) if d not in held_out]
-            for j, variant in enumerate(self.VARIANTS):
-                name = self.model_name(held_out, variant)
-                keras.utils.set_random_seed(cfg["seed"] + i)  # both variants start from the same weights
+            for variant in self.VARIANTS:  # both variants start from the same weights
                 side = self.side_info(cfg, variant)
-                learner = fsdd_zeroshot_model(side.shape[1], cfg["embed_dim"], cfg["filters"], cfg["hidden"],
-                                              data.shape[2:])
-                learner.compile(optimizer=keras.optimizers.Adam(cfg["lr"]))
-                episodes = episode_dataset(data[seen], len(seen), 0, cfg["query"], seed=cfg["seed"] + 100 * i,
-                                           side_info=side[seen])
-                walls[name] = train(learner, episodes, cfg["steps"], out_dir, name, cfg["steps_per_epoch"])
-                models[name] = learner
-        return models, walls
+                yield Run(self.model_name(held_out, variant), cfg["seed"] + i, cfg["steps"],
+                          build=lambda side=side: fsdd_zeroshot_model(side.shape[1], cfg["embed_dim"], cfg["filters"],
+                                                                      cfg["hidden"], data.shape[2:]),
+                          optimizer=lambda: keras.optimizers.Adam(cfg["lr"]),
+                          episodes=lambda i=i, seen=seen, side=side: episode_dataset(
+                              data[seen], len(seen), 0, cfg["query"], seed=cfg["seed"] + 100 * i, side_info=side[seen]))
 
     def evaluate(self, models, cfg):
         unseen_data = load_fsdd("digit", "all", verbose=False).x    # every recording of the held-out digits

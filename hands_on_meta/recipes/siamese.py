@@ -15,15 +15,11 @@ It is then tested on data it never saw:
 one model per head (contrastive L2, BCE L1). ``siamese-fsdd``: Free Spoken Digits as log-mel
 spectrograms; *speaker* models train on recordings 5-49 of the 6 speakers and are tested on
 recordings 0-4 (never heard in training); *digit* models train on digits 0-6 and are tested on
-digits 7-9, never heard in training (all their recordings).
-
-The faces training setting was chosen on *validation* subjects only (train s1-s25, validate on 5-way
-1-shot episodes of s26-s30, contrastive head, 600 episodes): 10-way 4-query episodes reached 86.7%
-(raw pixels 86.0%), and of eight variants (more shift, 128-d embedding, 32 filters, margin 0.5,
-112x92 images, learning rate 3e-4, 25-way 2-query episodes) only the 25-way episodes stood clearly
-apart, 95.9%. So ``siamese-faces`` trains on 25-way 1-shot 2-query episodes. ``siamese-fsdd``
-episodes already hold all its training classes (6 speakers, or 7 digits).
+digits 7-9, never heard in training (all their recordings). ``siamese-faces`` trains on 25-way 1-shot
+2-query episodes, chosen on validation subjects (RESULTS.md, "How the settings were chosen");
+``siamese-fsdd`` episodes hold all its training classes (6 speakers, or 7 digits).
 """
+import dataclasses
 import json
 from typing import ClassVar
 
@@ -32,36 +28,14 @@ import numpy as np
 
 from hands_on_meta.episodes import episode_dataset
 from hands_on_meta.evaluation import meta_test
-from hands_on_meta.layers import conv4
 from hands_on_meta.learners import SiameseNetwork
-from hands_on_meta.recipes import Recipe, register
-from hands_on_meta.training import train
+from hands_on_meta.models import siamese_encoder
+from hands_on_meta.recipes import Recipe, Run, register
 from hands_on_meta.verification import best_threshold, verification_scores, verification_test
 
 TRAIN_PAIR_SEED = 30_000  # training-class pairs that choose the verification threshold
 VERIFY_SEED = 31_000      # held-out pairs
 TEST_SEED = 32_000        # held-out identification episodes (training uses cfg["seed"] + 1000 * i)
-
-
-def siamese_encoder(input_shape, embedding=64, filters=64, scale=None, offset=0.0, flip=False, shift=0.0,
-                    name="encoder"):
-    """conv4 (``filters`` per block) -> ``Dense(embedding)`` -> unit length. ``scale``/``offset``
-    rescale raw inputs first (e.g. log-mel dB in [-80, 0] -> [-1, 1] with 1/40, 1). In training only,
-    ``flip`` mirrors images left-right at random and ``shift`` translates them by up to that fraction
-    of their height and width (data augmentation; both are off at test time).
-
-    >>> siamese_encoder((56, 46, 1)).output_shape
-    (None, 64)
-    """
-    layers = [keras.Input(input_shape)]
-    if scale is not None:
-        layers.append(keras.layers.Rescaling(scale, offset))
-    if flip:
-        layers.append(keras.layers.RandomFlip("horizontal"))
-    if shift:
-        layers.append(keras.layers.RandomTranslation(shift, shift))
-    layers += [conv4(input_shape, filters=filters, outputs=embedding), keras.layers.UnitNormalization()]
-    return keras.Sequential(layers, name=name)
 
 
 def example_pairs(learner, data, n_pairs=8, seed=VERIFY_SEED):
@@ -78,10 +52,21 @@ def example_pairs(learner, data, n_pairs=8, seed=VERIFY_SEED):
     return x1, x2, same, -scores, "distance"
 
 
+@dataclasses.dataclass(frozen=True)
+class SiameseModel:
+    """One Siamese model: trained on the recipe's ``task`` (e.g. "identity", "speaker", "digit"), with the
+    ``head`` "contrastive" or "bce" and the ``distance`` "l2" or "l1"."""
+
+    task: str
+    head: str = "contrastive"
+    distance: str = "l2"
+
+
 class SiameseRecipe(Recipe):
     """Shared train/evaluate/plot; a subclass gives the data of each task (see :meth:`load_task`)."""
 
     algorithm = "Siamese"
+    typed: ClassVar[dict] = {"models": dict[str, SiameseModel]}
     dataset = ""
     spectrogram = False
 
@@ -99,23 +84,19 @@ class SiameseRecipe(Recipe):
             cache[key] = self.load_task(cfg, task)
         return cache[key]
 
-    def build(self, cfg, task, head, distance):
-        train_data, *_, encoder_kwargs = self.task_data(cfg, task)
+    def build(self, cfg, model):
+        """The uncompiled :class:`~hands_on_meta.learners.SiameseNetwork` of ``model`` (a :class:`SiameseModel`)."""
+        train_data, *_, encoder_kwargs = self.task_data(cfg, model.task)
         encoder = siamese_encoder(train_data.example_shape, cfg["embedding"], cfg["filters"], **encoder_kwargs)
-        return SiameseNetwork(encoder, distance=distance, head=head, margin=cfg["margin"])
+        return SiameseNetwork(encoder, distance=model.distance, head=model.head, margin=cfg["margin"])
 
-    def train(self, cfg, out_dir):
-        models, walls = {}, {}
-        for i, (name, (task, head, distance)) in enumerate(cfg["models"].items()):
-            keras.utils.set_random_seed(cfg["seed"] + i)
-            learner = self.build(cfg, task, head, distance)
-            learner.compile(optimizer=keras.optimizers.Adam(cfg["lr"]))
-            data = self.task_data(cfg, task)[0]
-            episodes = episode_dataset(data, self.train_way(cfg, task), 1, cfg["train_query"],
-                                       seed=cfg["seed"] + 1000 * i)
-            walls[name] = train(learner, episodes, cfg["steps"], out_dir, name, cfg["steps_per_epoch"])
-            models[name] = learner
-        return models, walls
+    def runs(self, cfg):
+        for i, (name, model) in enumerate(cfg["models"].items()):
+            yield Run(name, cfg["seed"] + i, cfg["steps"], build=lambda model=model: self.build(cfg, model),
+                      optimizer=lambda: keras.optimizers.Adam(cfg["lr"]),
+                      episodes=lambda i=i, task=model.task: episode_dataset(
+                          self.task_data(cfg, task)[0], self.train_way(cfg, task), 1, cfg["train_query"],
+                          seed=cfg["seed"] + 1000 * i))
 
     def train_way(self, cfg, task):
         """Classes per training episode: ``cfg["train_way"]``, at most all training classes."""
@@ -133,8 +114,8 @@ class SiameseRecipe(Recipe):
         """Verification and identification results; the verification results (scores and labels of
         every pair) also stay in ``self.verifications`` by model name, for plots."""
         out, self.verifications = [], {}
-        for name, (task, head, distance) in cfg["models"].items():
-            learner = models[name]
+        for name, model in cfg["models"].items():
+            learner, task, head, distance = models[name], model.task, model.head, model.distance
             _, test_data, held_out, ways, _ = self.task_data(cfg, task)
             budget = (f"{cfg['steps']} episodes {self.train_way(cfg, task)}-way 1-shot {cfg['train_query']}-query, "
                       f"{head} head, {distance.upper()}")
@@ -170,22 +151,22 @@ class SiameseRecipe(Recipe):
         from hands_on_meta.plotting import plot_embedding_2d, plot_pairs, plot_roc, pyplot
 
         plt = pyplot()
-        tasks = list(dict.fromkeys(task for task, _, _ in cfg["models"].values()))
+        tasks = list(dict.fromkeys(model.task for model in cfg["models"].values()))
         fig, axes = plt.subplots(1, 1 + len(tasks), figsize=(4.6 * (1 + len(tasks)), 4.2), squeeze=False)
         done = getattr(self, "verifications", {})
-        plot_roc({name: done[name] if name in done else self.verify(models[name], cfg, task)
-                  for name, (task, _, _) in cfg["models"].items()},
+        plot_roc({name: done[name] if name in done else self.verify(models[name], cfg, model.task)
+                  for name, model in cfg["models"].items()},
                  ax=axes[0, 0], title=f"{self.dataset}: held-out pair verification")
         for ax, task in zip(axes[0, 1:], tasks):
-            name = next(n for n, (t, _, _) in cfg["models"].items() if t == task)
+            name = next(n for n, model in cfg["models"].items() if model.task == task)
             test_data = self.task_data(cfg, task)[1]
             z, labels = self.embeddings(models[name], test_data, cfg["plot_per_class"])
             plot_embedding_2d(z, labels, test_data.class_names, ax=ax,
                               title=f"{name}: held-out {task} embeddings (PCA)")
         fig.tight_layout()
         fig.savefig(path, dpi=120, bbox_inches="tight")
-        for name, (task, _, _) in cfg["models"].items():  # example held-out pairs, one figure per model
-            x1, x2, same, values, value_name = example_pairs(models[name], self.task_data(cfg, task)[1])
+        for name, model in cfg["models"].items():  # example held-out pairs, one figure per model
+            x1, x2, same, values, value_name = example_pairs(models[name], self.task_data(cfg, model.task)[1])
             pairs = plot_pairs(x1, x2, same, values, value_name, spectrogram=self.spectrogram,
                                title=f"{self.dataset} {name}: held-out pairs and their {value_name}")
             pairs.savefig(path.with_name(f"{path.stem}_{name}_pairs.png"), dpi=120, bbox_inches="tight")
@@ -199,7 +180,8 @@ class SiameseFaces(SiameseRecipe):
     dataset = "faces"
     description = "Siamese nets (contrastive, BCE), AT&T faces: verification + 5/10-way 1-shot, held-out subjects"
     defaults: ClassVar[dict] = {
-        "models": {"contrastive": ["identity", "contrastive", "l2"], "bce": ["identity", "bce", "l1"]},
+        "models": {"contrastive": SiameseModel("identity", "contrastive", "l2"),
+                   "bce": SiameseModel("identity", "bce", "l1")},
         "image_size": [56, 46], "n_train_subjects": 30, "embedding": 64, "filters": 64, "margin": 1.0,
         "flip": True, "shift": 0.05,
         "train_way": 25, "train_query": 2, "steps": 600, "steps_per_epoch": 100, "lr": 1e-3,
@@ -223,7 +205,7 @@ class SiameseFSDD(SiameseRecipe):
     description = ("Siamese nets, spoken digits (log-mel): speakers on unheard recordings, "
                    "one-shot matching of unheard digits 7-9")
     defaults: ClassVar[dict] = {
-        "models": {"speaker": ["speaker", "contrastive", "l2"], "digit": ["digit", "contrastive", "l2"]},
+        "models": {"speaker": SiameseModel("speaker"), "digit": SiameseModel("digit")},
         "train_digits": [0, 1, 2, 3, 4, 5, 6], "embedding": 64, "filters": 64, "margin": 1.0,
         "train_way": 10, "train_query": 4, "steps": 600, "steps_per_epoch": 100, "lr": 1e-3,
         "speaker_ways": [5, 6], "digit_ways": [3], "episodes": 600, "test_query": 5, "test_batch": 20,

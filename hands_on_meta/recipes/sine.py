@@ -4,24 +4,11 @@ x in [-5, 5]; K support points per task.
 ``sine-maml``: MAML against a pretrained baseline, K = 10. ``sine-comparison``: MAML, first-order
 MAML, Meta-SGD, Reptile, CAML and iMAML against the pretrained baseline, one model per algorithm
 and K = 5, 10, 20 (trained on K-shot tasks). ``sine-agreement``: MAML and Reptile with and without
-gradient agreement, K = 10. Every model is the MLP 1-40-40-1 (ReLU; CAML adds 4
-context inputs), meta-batch 25 tasks, Adam 1e-3, the same number of meta-steps. Training inner
-loops: MAML/FOMAML/Meta-SGD one SGD step (lr 0.01; Meta-SGD learns its rates from there), Reptile 5
-steps (lr 0.01), CAML one step on the context (lr 1.0), iMAML 10 steps with a proximal term (lr 0.01,
-lambda 10, gradients clipped to norm 10, 1 conjugate-gradient step; see below); the pretrained baseline
-fits all tasks jointly
-(``inner_steps=0``). At test every model is fine-tuned with its own inner rule for 1 and 10 steps on
-the K support points of 600 held-out tasks (a seed training never uses) and scored by the MSE on
-``test_query`` query points.
-
-iMAML settings, measured (each ``IMAML(sine_mlp(), ...)`` fitted with Adam 1e-3 for 2,000 meta-steps on
-``sine_tasks(10, 10, seed=0, meta_batch=25)``, seed 0; training query loss per 500 steps): lambda 1 with
-5 steps leaves ``I + H / lambda`` indefinite (support-loss Hessian eigenvalues down to -9 on this ReLU
-MLP) and learned slowly (3.50, 3.02, 2.61, 2.42); lambda 10 without clipping blew up (a task's inner
-loop diverged); with clipping, 5 CG steps (2.47, 0.73, 0.74, 0.84) and 2 (2.36, 0.78, 0.69, 0.87)
-turned upward, 1 step kept improving (2.62, 1.21, 0.75, 0.63). With the inner problem solved, the
-implicit gradient matches finite differences (tests); here the 10-step inner solve is far from
-solved, and more CG steps amplify directions of negative curvature.
+gradient agreement, K = 10. Every model is :func:`~hands_on_meta.models.sine_learner` (the MLP
+1-40-40-1; inner loops there), meta-batch 25 tasks, Adam 1e-3, the same number of meta-steps; the
+iMAML settings were chosen by measurement (RESULTS.md, "How the settings were chosen"). At test every
+model is fine-tuned with its own inner rule for 1 and 10 steps on the K support points of 600
+held-out tasks (a seed training never uses) and scored by the MSE on ``test_query`` query points.
 """
 from typing import ClassVar
 
@@ -29,47 +16,14 @@ import keras
 
 from hands_on_meta.datasets.sine import sine_tasks
 from hands_on_meta.evaluation import meta_test
-from hands_on_meta.layers import ContextConcat
-from hands_on_meta.learners import CAML, IMAML, MAML, MetaSGD, Reptile
-from hands_on_meta.recipes import Recipe, register
-from hands_on_meta.training import train
+from hands_on_meta.models import sine_learner
+from hands_on_meta.recipes import Recipe, Run, register
 
 TEST_SEED = 10_000  # training draws tasks from seed cfg["seed"]; held-out tasks from this one
 ALGORITHMS = {"maml": "MAML", "fomaml": "FOMAML", "meta-sgd": "Meta-SGD", "reptile": "Reptile", "caml": "CAML",
               "imaml": "iMAML", "pretrained": "pretrained baseline", "maml-ga": "MAML + gradient agreement",
               "reptile-ga": "Reptile + gradient agreement"}
 COMPARISON = ["maml", "fomaml", "meta-sgd", "reptile", "caml", "imaml", "pretrained"]
-
-
-def sine_mlp(hidden=40, seed=0, context=0):
-    """The MLP of the MAML paper's regression experiments: 1 -> 40 -> 40 -> 1, ReLU; ``context`` > 0
-    concatenates that many context parameters to the input (CAML)."""
-    init = keras.initializers.GlorotUniform
-    return keras.Sequential([keras.Input((1,))] + ([ContextConcat(context)] if context else []) + [
-        keras.layers.Dense(hidden, activation="relu", kernel_initializer=init(seed)),
-        keras.layers.Dense(hidden, activation="relu", kernel_initializer=init(seed + 1)),
-        keras.layers.Dense(1, kernel_initializer=init(seed + 2)),
-    ], name="sine_mlp")
-
-
-def sine_learner(algorithm, seed=0, inner_lr=0.01, eval_steps=10):
-    """An uncompiled learner of ``algorithm`` (a key of :data:`ALGORITHMS`) as the recipes train it."""
-    common = {"task": "regression", "eval_steps": eval_steps, "name": algorithm.replace("-", "_")}
-    net = sine_mlp(seed=seed)
-    builders = {
-        "maml": lambda: MAML(net, inner_lr=inner_lr, inner_steps=1, **common),
-        "fomaml": lambda: MAML(net, inner_lr=inner_lr, inner_steps=1, first_order=True, **common),
-        "meta-sgd": lambda: MetaSGD(net, inner_lr=inner_lr, inner_steps=1, **common),
-        "reptile": lambda: Reptile(net, inner_lr=inner_lr, inner_steps=5, **common),
-        "maml-ga": lambda: MAML(net, inner_lr=inner_lr, inner_steps=1, agreement=True, **common),
-        "reptile-ga": lambda: Reptile(net, inner_lr=inner_lr, inner_steps=5, agreement=True, **common),
-        "caml": lambda: CAML(sine_mlp(seed=seed, context=4), inner_lr=1.0, inner_steps=1, **common),
-        "imaml": lambda: IMAML(net, inner_lr=inner_lr, inner_steps=10, reg=10.0, cg_steps=1, clip_norm=10.0, **common),
-        "pretrained": lambda: MAML(net, inner_lr=inner_lr, inner_steps=0, **common),
-    }
-    if algorithm not in builders:
-        raise ValueError(f"algorithm must be one of {sorted(builders)}, got {algorithm!r}")
-    return builders[algorithm]()
 
 
 @register
@@ -85,29 +39,24 @@ class SineMAML(Recipe):
     def model_name(algorithm, k_shot):
         return f"{algorithm}-k{k_shot}"
 
-    @staticmethod
-    def split_name(name):
-        """``(algorithm, K)`` of a model name."""
-        algorithm, k_shot = name.rsplit("-k", 1)
-        return algorithm, int(k_shot)
+    def grid(self, cfg):
+        """``(model name, algorithm, K)`` of every model: each algorithm at each K."""
+        return [(self.model_name(algorithm, k_shot), algorithm, k_shot)
+                for k_shot in cfg["k_shots"] for algorithm in cfg["algorithms"]]
 
-    def train(self, cfg, out_dir):
-        models, walls = {}, {}
-        for k_shot in cfg["k_shots"]:
-            for algorithm in cfg["algorithms"]:
-                keras.utils.set_random_seed(cfg["seed"])
-                learner = sine_learner(algorithm, cfg["seed"], cfg["inner_lr"], max(cfg["eval_steps"]))
-                learner.compile(optimizer=keras.optimizers.Adam(1e-3))
-                tasks = sine_tasks(k_shot, k_shot, seed=cfg["seed"], meta_batch=cfg["meta_batch"])
-                name = self.model_name(algorithm, k_shot)
-                walls[name] = train(learner, tasks, cfg["steps"], out_dir, name, cfg["steps_per_epoch"])
-                models[name] = learner
-        return models, walls
+    def runs(self, cfg):
+        for name, algorithm, k_shot in self.grid(cfg):
+            yield Run(name, cfg["seed"], cfg["steps"],
+                      build=lambda algorithm=algorithm: sine_learner(algorithm, cfg["seed"], cfg["inner_lr"],
+                                                                     max(cfg["eval_steps"])),
+                      optimizer=lambda: keras.optimizers.Adam(1e-3),
+                      episodes=lambda k_shot=k_shot: sine_tasks(k_shot, k_shot, seed=cfg["seed"],
+                                                                meta_batch=cfg["meta_batch"]))
 
     def evaluate(self, models, cfg):
         out = []
-        for name, learner in models.items():
-            algorithm, k_shot = self.split_name(name)
+        for name, algorithm, k_shot in self.grid(cfg):
+            learner = models[name]
             for steps in cfg["eval_steps"]:
                 learner.eval_steps = steps
                 tasks = sine_tasks(k_shot, cfg["test_query"], seed=TEST_SEED, episodes=cfg["episodes"] // 25 + 1,
@@ -125,8 +74,7 @@ class SineMAML(Recipe):
     def at_shot(self, models, cfg):
         """``(K, {algorithm: learner})`` for the models trained with K = 10 support points (or the first K)."""
         k_shot = 10 if 10 in cfg["k_shots"] else cfg["k_shots"][0]
-        return k_shot, {self.split_name(name)[0]: learner for name, learner in models.items()
-                        if self.split_name(name)[1] == k_shot}
+        return k_shot, {algorithm: models[name] for name, algorithm, k in self.grid(cfg) if k == k_shot}
 
     def plot(self, models, cfg, path):
         from hands_on_meta.plotting import plot_sine_adaptation
