@@ -78,14 +78,7 @@ def _evaluate(args):
 
     recipe = recipes.get(args.recipe)
     cfg = _config(recipe, args)
-    models = recipe.load(_out_dir(args))
-    try:
-        recipe.evaluate(models, cfg)
-    except KeyError as err:
-        if err.args and err.args[0] not in models:
-            raise FileNotFoundError(f"no trained model {err.args[0]!r} in {str(_out_dir(args))!r} (it has "
-                                    f"{sorted(models)}); train it first or choose models with --only") from None
-        raise
+    recipe.evaluate(recipe.load(_out_dir(args), cfg), cfg)
     return 0
 
 

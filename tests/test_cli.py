@@ -50,7 +50,7 @@ def test_reproduce_then_evaluate_sine(tmp_path, capsys):
     assert all(abs(float(value) - recorded[name, steps]) <= 0.0051 for name, steps, value in printed)  # 2 decimals
     (out / "pretrained-k10.keras").unlink()
     assert main(["evaluate", "sine-maml", *args]) == 2
-    assert "no trained model 'pretrained-k10' in" in capsys.readouterr().err
+    assert "no trained models ['pretrained-k10'] in" in capsys.readouterr().err
 
 
 def test_sine_comparison_trains_every_algorithm_and_records_each(tmp_path):
@@ -66,7 +66,7 @@ def test_sine_comparison_trains_every_algorithm_and_records_each(tmp_path):
     recipe = get("sine-comparison")
     cfg = recipe.config(quick=True, steps=50, episodes=25)
     again = {(fields["algorithm"], fields["setting"]): None if result.diverged else round(result.mean, 4)
-             for result, fields in recipe.evaluate(recipe.load(out), cfg)}
+             for result, fields in recipe.evaluate(recipe.load(out, cfg), cfg)}
     assert again == {(r["algorithm"], r["setting"]): r["mean"] for r in records}
     assert (out / "sine-comparison.png").stat().st_size > 10_000
 

@@ -20,7 +20,8 @@ def test_recipe_trains_and_records_every_algorithm(mirror, tmp_path):
     assert plot.stat().st_size > 10_000
     # the saved models, loaded and tested again, score exactly what was recorded (seeded test episodes)
     recipe = get("maml-omniglot")
-    again = recipe.evaluate(recipe.load(tmp_path / "run"), recipe.config(quick=True))
+    cfg = recipe.config(quick=True)
+    again = recipe.evaluate(recipe.load(tmp_path / "run", cfg), cfg)
     assert [round(result.mean, 4) for result, _ in again] == [r["mean"] for r in records]
 
 

@@ -73,7 +73,7 @@ def with_field(value, path, new, where):
 
 class Recipe:
     """One reproducible experiment. ``defaults``: the full-run config; ``quick``: overrides that
-    shrink it to a smoke run. Subclasses implement ``train`` and ``evaluate`` (and may ``plot``)."""
+    shrink it to a smoke run. Subclasses implement ``runs`` and ``evaluate`` (and may ``plot``)."""
 
     name = ""
     description = ""
@@ -135,15 +135,16 @@ class Recipe:
             models[run.name] = learner
         return models, walls
 
-    def load(self, out_dir):
-        """The trained models saved in ``out_dir`` by :meth:`train`."""
+    def load(self, out_dir, cfg):
+        """The models of ``cfg`` (:meth:`runs`) that :meth:`train` saved in ``out_dir``."""
         import keras
 
-        paths = sorted(Path(out_dir).glob("*.keras"))
-        if not paths:
-            raise FileNotFoundError(f"no trained models (*.keras) in {str(out_dir)!r}; run "
-                                    f"`hands-on-meta train {self.name} --out {out_dir}` first")
-        return {path.stem: keras.models.load_model(path) for path in paths}
+        names = [run.name for run in self.runs(cfg)]
+        missing = [name for name in names if not (Path(out_dir) / f"{name}.keras").is_file()]
+        if missing:
+            raise FileNotFoundError(f"no trained models {missing} in {str(out_dir)!r}; run `hands-on-meta train "
+                                    f"{self.name} --out {out_dir}` first (or choose models with --only)")
+        return {name: keras.models.load_model(Path(out_dir) / f"{name}.keras") for name in names}
 
     def budget(self, cfg, name):
         """How model ``name`` is trained, in words (recipes with several kinds of model override it)."""

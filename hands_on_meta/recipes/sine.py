@@ -54,8 +54,11 @@ class SineMAML(Recipe):
                                                                 meta_batch=cfg["meta_batch"]))
 
     def evaluate(self, models, cfg):
+        """Meta-test those of ``models`` that are models of ``cfg`` (see :meth:`grid`)."""
         out = []
         for name, algorithm, k_shot in self.grid(cfg):
+            if name not in models:
+                continue
             learner = models[name]
             for steps in cfg["eval_steps"]:
                 learner.eval_steps = steps
