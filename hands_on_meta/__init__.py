@@ -14,8 +14,9 @@ import os
 # TensorFlow; TF_ENABLE_ONEDNN_OPTS=0 opts out.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-from hands_on_meta import datasets
+# layers and learners: imported so that every one is registered with Keras (keras.models.load_model)
+from hands_on_meta import datasets, layers, learners
 from hands_on_meta.seeding import set_seed
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "datasets", "set_seed"]
+__all__ = ["__version__", "datasets", "layers", "learners", "set_seed"]

@@ -25,7 +25,7 @@ from hands_on_meta.validation import check_int
 
 
 def episode_dataset(data, n_way, k_shot, n_query, seed=0, episodes=None, meta_batch=None, prefetch=True,
-                    side_info=None, n_unlabeled=0, n_distractors=0):
+                    side_info=None, n_unlabeled=0, n_distractors=0, start=0):
     """Episodes of ``n_way`` classes, ``k_shot`` support and ``n_query`` query examples per class.
 
     ``data``: a :class:`~hands_on_meta.datasets.ClassDataset` or a float array shaped
@@ -36,7 +36,7 @@ def episode_dataset(data, n_way, k_shot, n_query, seed=0, episodes=None, meta_ba
     ``k_shot`` may be 0 (zero-shot episodes, whose support set is empty). ``n_unlabeled``: also
     draw that many further examples of each episode class, and of each of ``n_distractors`` other
     classes, into ``unlabeled_x`` ((n_way + n_distractors) * n_unlabeled, ...) without labels
-    (semi-supervised episodes, Ren et al. 2018).
+    (semi-supervised episodes, Ren et al. 2018). ``start``: begin at that (meta-batch of) episode(s).
     """
     x = data.x if isinstance(data, ClassDataset) else np.asarray(data)
     if x.ndim < 3:
@@ -90,7 +90,7 @@ def episode_dataset(data, n_way, k_shot, n_query, seed=0, episodes=None, meta_ba
             episode["side_info"] = tf.gather(side_info, classes)
         return episode
 
-    return indexed_dataset(make_episode, seed, episodes, meta_batch, prefetch)
+    return indexed_dataset(make_episode, seed, episodes, meta_batch, prefetch, start)
 
 
 def check_episodes(episodes, n_way=None, example_shape=None):

@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hands_on_meta.files import write_atomic
+
 
 def code_commit(package=None):
     """Short hash of HEAD, ``+dirty`` when the code in ``package`` differs from it (results, notebooks
@@ -56,7 +58,7 @@ def slug(name):
 
 def record(result, algorithm, dataset, split, way, shot, budget, wall_s, results_dir="results", *, commit,
            command=None, **extra):
-    """Append one result line to ``results_dir/<algorithm>.jsonl`` and return the record.
+    """Add one result line to ``results_dir/<algorithm>.jsonl`` (the file is rewritten whole) and return the record.
 
     ``way``/``shot`` describe the test episodes (``way`` None for regression); ``budget`` says how it
     was trained (e.g. ``"20000 meta-steps x 25 tasks"``); ``wall_s`` the training wall time; ``commit``
@@ -76,9 +78,7 @@ def record(result, algorithm, dataset, split, way, shot, budget, wall_s, results
         "date": datetime.date.today().isoformat(), **extra,
     }
     path = Path(results_dir) / f"{slug(algorithm)}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        handle.write(json.dumps(rec) + "\n")
+    write_atomic(path, (path.read_text() if path.is_file() else "") + json.dumps(rec) + "\n")
     return rec
 
 
@@ -88,7 +88,10 @@ def load_records(results_dir="results"):
     for path in sorted(Path(results_dir).glob("*.jsonl")):
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if line.strip():
-                rec = json.loads(line)
+                try:
+                    rec = json.loads(line)
+                except ValueError as err:
+                    raise ValueError(f"{path}:{number} is not a JSON record ({err}); remove or repair that line") from None
                 missing = [key for key in REQUIRED if key not in rec]
                 if missing:
                     raise ValueError(f"{path}:{number} lacks the keys {missing}")
@@ -138,5 +141,5 @@ def write_results_md(results_dir="results", out="RESULTS.md"):
     choices = Path(results_dir) / "choices.md"  # hand-written: the pilot runs behind the recipes' settings
     if choices.is_file():
         lines += ["", choices.read_text().rstrip()]
-    Path(out).write_text("\n".join(lines) + "\n")
+    write_atomic(out, "\n".join(lines) + "\n")
     return out

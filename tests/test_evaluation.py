@@ -104,3 +104,14 @@ def test_record_commit_is_dirty_only_when_the_package_code_changed(tmp_path):
     assert code_commit(tmp_path / "pkg") == head
     (tmp_path / "pkg" / "code.py").write_text("x = 2\n")
     assert code_commit(tmp_path / "pkg") == head + "+dirty"
+
+
+def test_records_are_written_whole_and_a_broken_line_is_named(tmp_path):
+    result = MetaTestResult("accuracy", np.array([50.0, 60.0]), 1.0)
+    for _ in range(2):
+        record(result, "X", "d", "test", 5, 1, "b", 1.0, tmp_path, commit="c", command="test")
+    assert len(load_records(tmp_path)) == 2 and not list(tmp_path.glob(".partial-*"))
+    path = tmp_path / "x.jsonl"
+    path.write_text(path.read_text() + '{"algorithm": "X", "data')  # a partial last line, from another tool
+    with pytest.raises(ValueError, match=r"x.jsonl:3 is not a JSON record .*remove or repair that line"):
+        load_records(tmp_path)

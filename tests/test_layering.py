@@ -6,7 +6,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "hands_on_meta"
 # Lowest first; a module may import modules of its own layer or of a lower one.
 LAYERS = [
-    ["validation", "seeding", "objectives"],
+    ["validation", "seeding", "objectives", "files"],
     ["datasets"],
     ["episodes"],
     ["layers", "gradient_agreement", "inner_loop", "attacks"],

@@ -99,3 +99,35 @@ def test_the_readme_example_of_a_new_learner_trains():
         steps[learner_class.__name__] = learner.network.get_weights()[0] - before
     assert np.abs(steps["ConfidentMAML"]).max() > 0
     assert not np.allclose(steps["ConfidentMAML"], steps["MAML"])
+
+
+def test_saved_learners_and_user_models_on_package_layers_load_after_importing_only_the_package(tmp_path):
+    """The promise "copy a layer into your own model": a .keras file of a user's model built on
+    ``conv4`` (FusedBatchNormalization inside) and one of a learner load in a fresh process that
+    imports nothing but ``hands_on_meta``."""
+    import os
+    import subprocess
+    import sys
+
+    import keras
+    import numpy as np
+
+    from hands_on_meta.layers import conv4
+    from hands_on_meta.learners import MAML
+
+    inputs = keras.Input((28, 28, 1))
+    user = keras.Model(inputs, keras.layers.Dense(3)(conv4(filters=4)(inputs)))
+    learner = MAML(conv4(filters=4, outputs=5), inner_lr=0.1)
+    x = np.zeros((1, 28, 28, 1), "float32")
+    learner.predict_tasks({"support_x": np.zeros((1, 5, 28, 28, 1), "float32"), "support_y": np.arange(5)[None],
+                           "query_x": np.zeros((1, 5, 28, 28, 1), "float32"), "query_y": np.arange(5)[None]})
+    user.save(tmp_path / "user.keras")
+    learner.save(tmp_path / "learner.keras")
+    code = ("import sys, numpy as np, hands_on_meta, keras\n"
+            "user = keras.models.load_model(sys.argv[1]); learner = keras.models.load_model(sys.argv[2])\n"
+            "print(type(learner).__name__, float(np.sum(user.predict(np.zeros((1, 28, 28, 1), 'float32'), verbose=0))))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "user.keras"), str(tmp_path / "learner.keras")],
+                         check=False, capture_output=True, text=True, env=os.environ, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    name, total = out.stdout.split()
+    assert name == "MAML" and float(total) == float(np.sum(user.predict(x, verbose=0)))

@@ -1,5 +1,6 @@
 """training.train: saves a finished run and reuses it instead of training again."""
 import json
+import math
 import warnings
 
 import keras
@@ -63,12 +64,14 @@ def test_an_interrupted_run_resumes_and_counts_the_time_of_its_finished_epochs(t
     with pytest.raises(Exception, match="interrupted"):
         train(tiny_protonet(), tf.data.Dataset.from_generator(slow_then_broken, output_signature=signature), 4,
               tmp_path, "run", steps_per_epoch=2, verbose=0)
-    assert json.loads((tmp_path / "run.wall.json").read_text())["wall_s"] >= 1.0
+    state = json.loads((tmp_path / "run.backup" / "state.json").read_text())
+    assert state["wall_s"] >= 1.0 and state["steps"] == 2 and not (tmp_path / "run.done.json").exists()
     wall = train(tiny_protonet(), random_episodes(), 4, tmp_path, "run", steps_per_epoch=2, verbose=0)
     assert wall >= 1.0, "the finished epoch of the interrupted run is part of the wall time"
     assert (tmp_path / "run.log.csv").read_text().count("epoch") == 1  # resumed: one header...
     assert len((tmp_path / "run.log.csv").read_text().strip().splitlines()) == 3  # ...and epochs 1 and 2 once
-    assert not (tmp_path / "run.wall.json").exists()
+    assert not (tmp_path / "run.backup").exists()
+    assert not list(tmp_path.rglob(".partial-*")), "every file is written whole or not at all"
 
 
 def test_a_finished_run_extended_to_more_steps_equals_one_longer_run(tmp_path):
@@ -91,3 +94,61 @@ def test_a_finished_run_extended_to_more_steps_equals_one_longer_run(tmp_path):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     with pytest.raises(AssertionError):  # and it did train further
         np.testing.assert_allclose(np.asarray(short.weights[0]), np.asarray(longer.weights[0]), atol=1e-6)
+
+
+def test_a_resumed_run_draws_the_episodes_the_interrupted_one_had_not_reached(tmp_path):
+    episode = next(iter(random_episodes()))
+    signature = {key: tf.TensorSpec(value.shape, value.dtype) for key, value in episode.items()}
+    starts = []
+
+    def interrupted_after_three(start):
+        starts.append(start)
+
+        def elements():
+            for _ in range(3):  # epoch 1 (2 steps) finishes, epoch 2 fails on its second step
+                yield {key: value.numpy() for key, value in episode.items()}
+            raise RuntimeError("interrupted")
+        return tf.data.Dataset.from_generator(elements, output_signature=signature)
+
+    def endless(start):
+        starts.append(start)
+        return random_episodes()
+
+    with pytest.raises(Exception, match="interrupted"):
+        train(tiny_protonet(), interrupted_after_three, 6, tmp_path, "run", steps_per_epoch=2, verbose=0)
+    train(tiny_protonet(), endless, 6, tmp_path, "run", steps_per_epoch=2, verbose=0)
+    assert starts == [0, 2]
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_loss_that_is_not_finite_stops_the_run_and_nothing_is_marked_finished(tmp_path, bad):
+    learner = tiny_protonet()
+    original = learner.train_step
+
+    def train_step(data):
+        logs = original(data)
+        step = tf.cast(learner.optimizer.iterations, tf.float32)
+        return {**logs, "loss": tf.where(step >= 3.0, tf.constant(bad, tf.float32), logs["loss"])}
+
+    learner.train_step = train_step
+    with pytest.raises(FloatingPointError, match=rf"loss became {bad} at meta-step 3; .*run.log.csv"):
+        train(learner, random_episodes(), 6, tmp_path, "run", steps_per_epoch=2, verbose=0)
+    assert not (tmp_path / "run.done.json").exists() and not (tmp_path / "run.keras").exists()
+    assert json.loads((tmp_path / "run.backup" / "state.json").read_text())["steps"] == 2  # the last good epoch
+
+
+def test_unreadable_state_files_and_models_are_named(tmp_path):
+    train(tiny_protonet(), random_episodes(), 2, tmp_path, "run", steps_per_epoch=2, verbose=0)
+    done = tmp_path / "run.done.json"
+    text = done.read_text()
+    done.write_text(text[:5])
+    with pytest.raises(ValueError, match=r"run.done.json cannot be read .*delete it"):
+        train(tiny_protonet(), random_episodes(), 2, tmp_path, "run", steps_per_epoch=2, verbose=0)
+    done.write_text(text)
+    saved = tmp_path / "run.keras"
+    saved.write_bytes(saved.read_bytes()[:100])
+    with pytest.raises(ValueError, match=r"run.keras cannot be loaded .*delete it"):
+        train(tiny_protonet(), random_episodes(), 2, tmp_path, "run", steps_per_epoch=2, verbose=0)
+    saved.unlink()
+    with pytest.raises(FileNotFoundError, match=r"says the run is finished but .*run.keras is missing"):
+        train(tiny_protonet(), random_episodes(), 2, tmp_path, "run", steps_per_epoch=2, verbose=0)

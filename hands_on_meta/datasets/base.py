@@ -55,18 +55,21 @@ class ClassDataset:
                 f"per_class={self.n_per_class}, example_shape={self.example_shape}, dtype={self.x.dtype})")
 
 
-def indexed_dataset(make_element, seed=0, episodes=None, meta_batch=None, prefetch=True):
+def indexed_dataset(make_element, seed=0, episodes=None, meta_batch=None, prefetch=True, start=0):
     """Dataset of ``make_element(key)`` for episode keys ``(seed, 0), (seed, 1), ...``.
 
     ``make_element`` maps an int64 key of shape (2,) to a structure of tensors using stateless random
     ops only. The one mechanism behind class episodes and generated task families (sine waves ...).
+    ``start``: begin at that element (a meta-batch when ``meta_batch`` is set), as if the first
+    ``start`` had been drawn; a resumed training goes on with the episodes it had not seen.
     """
     import tensorflow as tf  # here, so that importing the loaders does not load TensorFlow
-    seed = check_int("seed", seed, 0)
+    seed = check_int("seed", seed, 0, np.iinfo(np.int64).max)
     episodes = check_int("episodes", episodes, 1, allow_none=True)
     meta_batch = check_int("meta_batch", meta_batch, 1, allow_none=True)
-    count = -1 if episodes is None else episodes * (meta_batch or 1)
-    keys = tf.data.Dataset.range(count if count > 0 else np.iinfo(np.int64).max)
+    start = check_int("start", start, 0, None if episodes is None else episodes - 1)
+    count = np.iinfo(np.int64).max if episodes is None else episodes * (meta_batch or 1)
+    keys = tf.data.Dataset.range(start * (meta_batch or 1), count)
     keys = keys.map(lambda i: tf.stack([tf.constant(seed, tf.int64), i]))
     data = keys.map(make_element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if meta_batch is not None:

@@ -19,8 +19,8 @@ from hands_on_meta.validation import check_int
 
 
 def sine_tasks(k_shot=10, n_query=10, seed=0, episodes=None, meta_batch=None, amplitude=(0.1, 5.0),
-               phase=(0.0, math.pi), x_range=(-5.0, 5.0), prefetch=True):
-    """Dataset of sine regression tasks (see the module docstring)."""
+               phase=(0.0, math.pi), x_range=(-5.0, 5.0), prefetch=True, start=0):
+    """Dataset of sine regression tasks (see the module docstring); ``start``: begin at that (meta-batch of) task(s)."""
     k_shot = check_int("k_shot", k_shot, 1)
     n_query = check_int("n_query", n_query, 1)
     for name, (low, high) in {"amplitude": amplitude, "phase": phase, "x_range": x_range}.items():
@@ -38,4 +38,4 @@ def sine_tasks(k_shot=10, n_query=10, seed=0, episodes=None, meta_batch=None, am
         return {"support_x": x[:k_shot], "support_y": y[:k_shot], "query_x": x[k_shot:],
                 "query_y": y[k_shot:], "amplitude": amp, "phase": phi}
 
-    return indexed_dataset(make_task, seed, episodes, meta_batch, prefetch)
+    return indexed_dataset(make_task, seed, episodes, meta_batch, prefetch, start)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hands_on_meta.files import save_atomic
+
 MIRROR_ENV = "HANDS_ON_META_DATA"
 CACHE_ENV = "HANDS_ON_META_CACHE"
 
@@ -130,12 +132,11 @@ def open_zip(path):
 
 def save_arrays(path, **arrays):
     """Write arrays to ``path`` (.npz) atomically, so an interrupted write never leaves a bad cache."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(tmp, path)
+    def save(tmp):
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    save_atomic(path, save)
 
 
 def load_arrays(path, expected):

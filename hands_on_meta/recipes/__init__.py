@@ -21,14 +21,15 @@ RECIPES = {}
 @dataclasses.dataclass(frozen=True)
 class Run:
     """One model to train: ``seed`` is set before ``build()`` makes the uncompiled learner, which is
-    compiled with ``optimizer()`` and fitted for ``steps`` meta-steps on ``episodes()``."""
+    compiled with ``optimizer()`` and fitted for ``steps`` meta-steps on ``episodes(start)``, the
+    training stream from meta-step ``start`` on (a resumed run starts where it stopped)."""
 
     name: str
     seed: int
     steps: int
     build: Callable[[], Any]
     optimizer: Callable[[], Any]
-    episodes: Callable[[], Any]
+    episodes: Callable[[int], Any]
 
 
 def as_setting(cls, value, where):
@@ -131,7 +132,7 @@ class Recipe:
             keras.utils.set_random_seed(run.seed)
             learner = run.build()
             learner.compile(optimizer=run.optimizer())
-            walls[run.name] = train(learner, run.episodes(), run.steps, out_dir, run.name, cfg["steps_per_epoch"])
+            walls[run.name] = train(learner, run.episodes, run.steps, out_dir, run.name, cfg["steps_per_epoch"])
             models[run.name] = learner
         return models, walls
 

@@ -148,8 +148,9 @@ class FewShotRecipe(Recipe):
             yield Run(name, cfg["seed"] + i, setting.steps,
                       build=lambda name=name, setting=setting: self.build(cfg, name, setting),
                       optimizer=lambda name=name: self.optimizer(cfg, name),
-                      episodes=lambda i=i, name=name, s=setting: episode_dataset(
-                          data, s.way, s.shot, s.query, seed=cfg["seed"] + 1000 * i, **self.episode_options(cfg, name)))
+                      episodes=lambda start, i=i, name=name, s=setting: episode_dataset(
+                          data, s.way, s.shot, s.query, seed=cfg["seed"] + 1000 * i, start=start,
+                          **self.episode_options(cfg, name)))
 
     def algorithm_of(self, cfg, model, variant=""):
         """The algorithm that ``model`` (tested as ``variant``) is recorded under."""

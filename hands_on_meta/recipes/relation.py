@@ -116,8 +116,9 @@ class RelationZeroShotFSDD(Recipe):
                           build=lambda side=side: fsdd_zeroshot_model(side.shape[1], cfg["embed_dim"], cfg["filters"],
                                                                       cfg["hidden"], data.shape[2:]),
                           optimizer=lambda: keras.optimizers.Adam(cfg["lr"]),
-                          episodes=lambda i=i, seen=seen, side=side: episode_dataset(
-                              data[seen], len(seen), 0, cfg["query"], seed=cfg["seed"] + 100 * i, side_info=side[seen]))
+                          episodes=lambda start, i=i, seen=seen, side=side: episode_dataset(
+                              data[seen], len(seen), 0, cfg["query"], seed=cfg["seed"] + 100 * i,
+                              side_info=side[seen], start=start))
 
     def evaluate(self, models, cfg):
         unseen_data = load_fsdd("digit", "all", verbose=False).x    # every recording of the held-out digits

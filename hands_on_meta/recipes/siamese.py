@@ -94,9 +94,9 @@ class SiameseRecipe(Recipe):
         for i, (name, model) in enumerate(cfg["models"].items()):
             yield Run(name, cfg["seed"] + i, cfg["steps"], build=lambda model=model: self.build(cfg, model),
                       optimizer=lambda: keras.optimizers.Adam(cfg["lr"]),
-                      episodes=lambda i=i, task=model.task: episode_dataset(
+                      episodes=lambda start, i=i, task=model.task: episode_dataset(
                           self.task_data(cfg, task)[0], self.train_way(cfg, task), 1, cfg["train_query"],
-                          seed=cfg["seed"] + 1000 * i))
+                          seed=cfg["seed"] + 1000 * i, start=start))
 
     def train_way(self, cfg, task):
         """Classes per training episode: ``cfg["train_way"]``, at most all training classes."""

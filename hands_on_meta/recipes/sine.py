@@ -50,8 +50,8 @@ class SineMAML(Recipe):
                       build=lambda algorithm=algorithm: sine_learner(algorithm, cfg["seed"], cfg["inner_lr"],
                                                                      max(cfg["eval_steps"])),
                       optimizer=lambda: keras.optimizers.Adam(1e-3),
-                      episodes=lambda k_shot=k_shot: sine_tasks(k_shot, k_shot, seed=cfg["seed"],
-                                                                meta_batch=cfg["meta_batch"]))
+                      episodes=lambda start, k_shot=k_shot: sine_tasks(k_shot, k_shot, seed=cfg["seed"],
+                                                                       meta_batch=cfg["meta_batch"], start=start))
 
     def evaluate(self, models, cfg):
         """Meta-test those of ``models`` that are models of ``cfg`` (see :meth:`grid`)."""
