@@ -14,6 +14,7 @@ import json
 import os
 import shlex
 import sys
+import zipfile
 from pathlib import Path
 
 
@@ -150,9 +151,13 @@ def main(argv=None):
     args.argv = argv
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"hands-on-meta: error: {err}", file=sys.stderr)
+    except (ValueError, OSError, FloatingPointError, zipfile.BadZipFile) as err:  # errors a user can act on
+        kind = "" if isinstance(err, ValueError | FileNotFoundError) else f"{type(err).__name__}: "
+        print(f"hands-on-meta: error: {kind}{err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("hands-on-meta: interrupted; the same command goes on from the last finished epoch", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

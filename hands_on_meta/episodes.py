@@ -44,6 +44,9 @@ def episode_dataset(data, n_way, k_shot, n_query, seed=0, episodes=None, meta_ba
     if not np.issubdtype(x.dtype, np.floating):
         raise ValueError(f"data must hold floating-point examples (e.g. images scaled to [0, 1]), "
                          f"got dtype {x.dtype}")
+    if not np.all(np.isfinite(x)):
+        bad = np.argwhere((~np.isfinite(x.reshape(*x.shape[:2], -1))).any(-1))[0]
+        raise ValueError(f"data holds NaN or infinite values (first in class {bad[0]}, example {bad[1]})")
     n_classes, n_per_class = x.shape[:2]
     n_way = check_int("n_way", n_way, 1, n_classes)
     if side_info is not None:

@@ -20,16 +20,27 @@ def check_task(task):
     return task
 
 
+def class_labels(y, pred):
+    """``y`` as int32 labels, after checking at run time that each is a class of ``pred``'s last axis
+    (an N-way episode needs a network with N outputs)."""
+    y, n = tf.cast(y, tf.int32), pred.shape[-1]
+    message = (f"labels must be in [0, {n}): the network has {n} outputs, one per class of the episode"
+               if n is not None else "labels must be in [0, number of classes of the episode)")
+    tf.debugging.assert_non_negative(y, message=message)
+    tf.debugging.assert_less(y, tf.shape(pred, out_type=tf.int32)[-1], message=message)
+    return y
+
+
 def task_loss(task, y, pred):
     """Mean loss of one episode's predictions."""
     if task == "classification":
-        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(y, tf.int32), pred))
+        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(class_labels(y, pred), pred))
     return tf.reduce_mean(tf.square(tf.cast(y, pred.dtype) - pred))
 
 
 def task_score(task, y, pred):
     """Score of one or more episodes (last axes = query points): accuracy in % or MSE."""
     if task == "classification":
-        hits = tf.cast(tf.equal(tf.argmax(pred, -1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32)
+        hits = tf.cast(tf.equal(tf.argmax(pred, -1, output_type=tf.int32), class_labels(y, pred)), tf.float32)
         return 100.0 * tf.reduce_mean(hits, axis=-1)
     return tf.reduce_mean(tf.square(tf.cast(y, pred.dtype) - pred), axis=list(range(1, len(pred.shape))))

@@ -13,7 +13,7 @@ def set_seed(seed, deterministic=False):
 
     >>> set_seed(0, deterministic=True)
     """
-    seed = check_int("seed", seed, 0)
+    seed = check_int("seed", seed, 0, 2**63 - 1)
     import keras
     import tensorflow as tf
 

@@ -72,6 +72,9 @@ def _fix_length(waveform, n):
     return np.pad(waveform, pad)
 
 
+MIN_SAMPLES = 64  # fewer samples than this is no clip: most likely a (samples, channels) array
+
+
 def audio_features(waveform, sr, kind="logmel", duration=1.0, n_mels=40, n_mfcc=20, n_fft=None,
                    hop_length=None):
     """Fixed-size float32 features of a mono ``waveform`` (samples,) or a batch (n, samples).
@@ -96,6 +99,11 @@ def audio_features(waveform, sr, kind="logmel", duration=1.0, n_mels=40, n_mfcc=
     if waveform.ndim not in (1, 2) or waveform.shape[-1] == 0:
         raise ValueError(f"waveform must be a non-empty mono signal (samples,) or a batch (n, samples), "
                          f"got shape {waveform.shape}")
+    if waveform.shape[-1] < MIN_SAMPLES:
+        raise ValueError(f"waveform clips must have at least {MIN_SAMPLES} samples, got shape {waveform.shape}; "
+                         "(samples, channels) audio must be mixed to mono first, e.g. waveform.mean(axis=1)")
+    if not np.all(np.isfinite(waveform)):
+        raise ValueError("waveform holds NaN or infinite samples")
     waveform = _fix_length(waveform, round(params["duration"] * params["sr"]))
     if kind == "waveform":
         return np.ascontiguousarray(waveform[..., None])

@@ -31,6 +31,9 @@ class ClassDataset:
         self.class_names = tuple(self.class_names)
         if len(self.class_names) != self.x.shape[0]:
             raise ValueError(f"class_names has {len(self.class_names)} entries for {self.x.shape[0]} classes")
+        repeated = sorted({name for name in self.class_names if self.class_names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"class_names must be distinct; repeated: {repeated[:5]}")
 
     @property
     def n_classes(self):

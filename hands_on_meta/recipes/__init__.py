@@ -90,12 +90,27 @@ class Recipe:
         unknown = {key.split(".")[0] for key in overrides} - set(cfg)
         if unknown:
             raise ValueError(f"recipe {self.name!r} has no settings {sorted(unknown)}; it has {sorted(cfg)}")
-        cfg.update({key: value for key, value in overrides.items() if value is not None and key not in dotted})
+        for key, value in overrides.items():
+            if value is not None and key not in dotted:
+                cfg[key] = self.checked(key, cfg[key], value)
         cfg = self.typed_settings(cfg)
         for key, value in dotted.items():
             top, *path = key.split(".")
             cfg[top] = with_field(cfg[top], path, value, f"setting {key!r} of recipe {self.name!r}")
         return self.typed_settings(cfg)
+
+    def checked(self, key, default, value):
+        """``value`` for setting ``key`` if it has the kind of the ``default`` (a number for a number, a
+        non-empty list for a non-empty list ...); settings whose default is None or a dict take any."""
+        kinds = {bool: (bool, int), int: (int,), float: (int, float), str: (str,), list: (list,)}
+        expected = kinds.get(type(default)) if key not in self.typed else None
+        wrong = expected and (not isinstance(value, expected) or (isinstance(value, bool) and type(default) is not bool))
+        if wrong or (isinstance(default, list) and default and value == []):
+            kind = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+                    list: "a non-empty list"}[type(default)]
+            raise ValueError(f"setting {key!r} of recipe {self.name!r} takes {kind} like its default {default!r}, "
+                             f"got {value!r}")
+        return value
 
     def typed_settings(self, cfg):
         """``cfg`` with the entries of every setting in :attr:`typed` made of their dataclass."""
