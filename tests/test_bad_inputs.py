@@ -71,6 +71,35 @@ def test_the_api_names_what_is_wrong(case):
         call()
 
 
+def test_archive_members_that_cannot_be_read_are_named(tmp_path):
+    import io
+    import zipfile
+
+    import soundfile
+
+    from hands_on_meta.datasets.audio import _read_wav
+    from hands_on_meta.datasets.sources import read_image, read_member
+
+    path = tmp_path / "a.zip"
+    silence = io.BytesIO()
+    soundfile.write(silence, np.zeros(0, "float32"), 8000, format="WAV")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("big.txt", bytes(range(256)) * 400)
+        archive.writestr("images/x.png", b"this is no png")
+        archive.writestr("empty.wav", silence.getvalue())
+    data = bytearray(path.read_bytes())
+    start = data.index(b"big.txt") + len("big.txt") + 50  # inside its compressed stream
+    data[start:start + 40] = bytes(40)
+    path.write_bytes(bytes(data))
+    with zipfile.ZipFile(path) as archive:
+        with pytest.raises(ValueError, match=r"a.zip': member 'big.txt' cannot be read"):
+            read_member(archive, "big.txt", path)
+        with pytest.raises(ValueError, match=r"member 'images/x.png' is not a readable image"):
+            read_image(archive, "images/x.png", path)
+        with pytest.raises(ValueError, match=r"empty.wav holds no samples"):
+            _read_wav(archive, "empty.wav", path)
+
+
 def test_labels_outside_the_network_outputs_are_refused():
     import keras
     import tensorflow as tf
@@ -123,5 +152,5 @@ def test_every_case_counts():
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    cases = len(API) + len(CLI) + 1
+    cases = len(API) + len(CLI) + 4
     assert f"{cases} bad inputs" in readme, f"README should say {cases} bad inputs"

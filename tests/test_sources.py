@@ -72,4 +72,4 @@ def test_cache_write_is_atomic_and_unreadable_cache_is_a_miss(tmp_path):
     assert sources.load_arrays(path, ["y"]) is None
     path.write_bytes(b"garbage")
     assert sources.load_arrays(path, ["x"]) is None
-    assert not list(tmp_path.glob("*.tmp*"))
+    assert not list(tmp_path.glob(".partial-*"))

@@ -29,7 +29,15 @@ import re
 import numpy as np
 
 from hands_on_meta.datasets.base import ClassDataset
-from hands_on_meta.datasets.sources import Resource, cache_dir, load_arrays, locate, open_zip, save_arrays
+from hands_on_meta.datasets.sources import (
+    Resource,
+    cache_dir,
+    load_arrays,
+    locate,
+    open_zip,
+    read_member,
+    save_arrays,
+)
 from hands_on_meta.validation import check_choice, check_int, check_number
 
 FSDD = Resource("audio/fsdd_recordings.zip",
@@ -123,9 +131,11 @@ def _read_wav(archive, name, path, sr=None):
     import soundfile
 
     try:
-        samples, file_sr = soundfile.read(io.BytesIO(archive.read(name)), dtype="float32")
-    except RuntimeError as err:
+        samples, file_sr = soundfile.read(io.BytesIO(read_member(archive, name, path)), dtype="float32")
+    except RuntimeError as err:  # soundfile.LibsndfileError
         raise ValueError(f"{path}: {name} is not a readable wav file ({err})") from err
+    if samples.size == 0:
+        raise ValueError(f"{path}: {name} holds no samples")
     if samples.ndim != 1:
         raise ValueError(f"{path}: {name} has {samples.shape[1]} channels, expected mono")
     if sr is not None and file_sr != sr:

@@ -11,13 +11,12 @@ Credit: "When using these images, please give credit to Olivetti Research Labora
 >>> train.x.shape, train.class_names[:2]                 # doctest: +SKIP
 ((30, 10, 56, 46, 1), ('s1', 's2'))
 """
-import io
 import re
 
 import numpy as np
 
 from hands_on_meta.datasets.base import ClassDataset
-from hands_on_meta.datasets.sources import Resource, locate, open_zip
+from hands_on_meta.datasets.sources import Resource, locate, open_zip, read_image
 from hands_on_meta.validation import check_choice
 
 ARCHIVE = Resource(
@@ -55,7 +54,7 @@ def _read_faces(path, size):
             key = (int(match.group(1)), int(match.group(2)))
             if key in images:
                 raise ValueError(f"archive {str(path)!r} holds s{key[0]}/{key[1]}.pgm twice")
-            with Image.open(io.BytesIO(archive.read(name))) as image:
+            with read_image(archive, name, path) as image:
                 if image.size != (WIDTH, HEIGHT) or image.mode != "L":
                     raise ValueError(f"{path}: {name} is a {image.size[0]}x{image.size[1]} {image.mode} "
                                      f"image, expected {WIDTH}x{HEIGHT} 8-bit grayscale (L)")

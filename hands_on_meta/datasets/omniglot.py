@@ -11,14 +11,21 @@ loads read that file (well under 2 s).
 >>> train.x.shape                                  # doctest: +SKIP
 (4112, 20, 28, 28, 1)
 """
-import io
 import re
 from pathlib import Path
 
 import numpy as np
 
 from hands_on_meta.datasets.base import ClassDataset
-from hands_on_meta.datasets.sources import Resource, cache_dir, load_arrays, locate, open_zip, save_arrays
+from hands_on_meta.datasets.sources import (
+    Resource,
+    cache_dir,
+    load_arrays,
+    locate,
+    open_zip,
+    read_image,
+    save_arrays,
+)
 from hands_on_meta.validation import check_choice
 
 _UPSTREAM = "https://github.com/brendenlake/omniglot/raw/master/python/"
@@ -61,7 +68,7 @@ def _parse_archive(path, part, image_size, progress=None):
             raise ValueError(f"archive {str(path)!r} holds no images_{part}/<alphabet>/<character>/*.png "
                              "files; is it the right Omniglot archive?")
         for name, match in sorted(members):
-            with Image.open(io.BytesIO(archive.read(name))) as image:
+            with read_image(archive, name, path) as image:
                 if image.size != (ORIGINAL_SIZE, ORIGINAL_SIZE):
                     raise ValueError(f"{path}: {name} is {image.size[0]}x{image.size[1]}, expected "
                                      f"{ORIGINAL_SIZE}x{ORIGINAL_SIZE}")

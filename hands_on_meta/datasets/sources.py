@@ -13,8 +13,10 @@ Mirror archives are repacked, so they are checked by structure (counts of classe
 loader, never by archive hash.
 """
 import dataclasses
+import io
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +130,30 @@ def open_zip(path):
         raise ValueError(f"archive {str(path)!r} is corrupt: member {bad!r} fails its CRC check; "
                          "delete it and fetch it again")
     return archive
+
+
+def read_member(archive, name, path):
+    """The bytes of member ``name`` of the open zip ``archive`` (from ``path``); a ValueError naming both
+    when the member cannot be inflated (a corrupt deflate stream passes the CRC check of
+    :func:`open_zip` only when it fails before the end)."""
+    try:
+        return archive.read(name)
+    except (zlib.error, zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ValueError(f"archive {str(path)!r}: member {name!r} cannot be read ({err}); delete the archive and "
+                         "fetch it again") from None
+
+
+def read_image(archive, name, path):
+    """Member ``name`` of ``archive`` as an open PIL image; a ValueError naming the member if it is not one."""
+    from PIL import Image, UnidentifiedImageError
+
+    data = read_member(archive, name, path)
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise ValueError(f"archive {str(path)!r}: member {name!r} is not a readable image ({err})") from None
+    return image
 
 
 def save_arrays(path, **arrays):
