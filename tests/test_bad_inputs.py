@@ -129,6 +129,9 @@ CLI = {  # case: (arguments, message pattern)
     "evaluate before training": (["evaluate", "sine-maml", "--out", "{tmp}/nothing"], "no trained models"),
     "an out folder under a file": (["train", "sine-maml", "--steps", "10", "--set", "steps_per_epoch=10", "--out",
                                     "{tmp}/a-file/run"], "(NotADirectoryError|FileExistsError)"),
+    "a model of another architecture": (["evaluate", "sine-maml", "--out", "{tmp}/foreign"],
+                                        r"maml-k10.keras holds a Sequential .* not the MAML that recipe 'sine-maml'"),
+    "an unreadable model": (["evaluate", "sine-maml", "--out", "{tmp}/broken"], r"maml-k10.keras cannot be loaded"),
     "a broken results line": (["results", "--results", "{tmp}/results", "--table", "{tmp}/R.md"],
                               r"x.jsonl:1 is not a JSON record"),
     "an unknown dataset": (["data", "verify", "mnist"], "name must be one of"),
@@ -137,7 +140,14 @@ CLI = {  # case: (arguments, message pattern)
 
 @pytest.mark.parametrize("case", CLI)
 def test_the_cli_says_what_is_wrong_in_one_line(case, tmp_path, capsys):
+    import keras
+
     (tmp_path / "a-file").write_text("not a folder")
+    for folder in ("foreign", "broken"):
+        (tmp_path / folder).mkdir()
+        for name in ("maml-k10", "pretrained-k10"):
+            keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]).save(tmp_path / folder / f"{name}.keras")
+    (tmp_path / "broken" / "maml-k10.keras").write_bytes(b"PK\x03\x04 cut short")
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "x.jsonl").write_text('{"algorithm": "X", "dat')
     args, pattern = CLI[case]

@@ -152,15 +152,31 @@ class Recipe:
         return models, walls
 
     def load(self, out_dir, cfg):
-        """The models of ``cfg`` (:meth:`runs`) that :meth:`train` saved in ``out_dir``."""
+        """The models of ``cfg`` (:meth:`runs`) that :meth:`train` saved in ``out_dir``, each checked to be
+        the learner its run builds (same class, same weight shapes)."""
         import keras
 
-        names = [run.name for run in self.runs(cfg)]
-        missing = [name for name in names if not (Path(out_dir) / f"{name}.keras").is_file()]
+        runs = list(self.runs(cfg))
+        missing = [run.name for run in runs if not (Path(out_dir) / f"{run.name}.keras").is_file()]
         if missing:
             raise FileNotFoundError(f"no trained models {missing} in {str(out_dir)!r}; run `hands-on-meta train "
                                     f"{self.name} --out {out_dir}` first (or choose models with --only)")
-        return {name: keras.models.load_model(Path(out_dir) / f"{name}.keras") for name in names}
+        models = {}
+        for run in runs:
+            path = Path(out_dir) / f"{run.name}.keras"
+            try:
+                model = keras.models.load_model(path)
+            except Exception as err:  # noqa: BLE001  (zipfile, h5py and Keras raise many kinds)
+                raise ValueError(f"{path} cannot be loaded ({type(err).__name__}: {err})") from None
+            expected = run.build()
+            shapes = [tuple(w.shape) for w in model.weights]
+            if type(model) is not type(expected) or (expected.weights and shapes != [tuple(w.shape)
+                                                                                  for w in expected.weights]):
+                raise ValueError(f"{path} holds a {type(model).__name__} with {len(shapes)} weight arrays, not the "
+                                 f"{type(expected).__name__} that recipe {self.name!r} trains as {run.name!r} "
+                                 f"({len(expected.weights)} weight arrays); train it again into another folder")
+            models[run.name] = model
+        return models
 
     def budget(self, cfg, name):
         """How model ``name`` is trained, in words (recipes with several kinds of model override it)."""
