@@ -115,3 +115,13 @@ def test_records_are_written_whole_and_a_broken_line_is_named(tmp_path):
     path.write_text(path.read_text() + '{"algorithm": "X", "data')  # a partial last line, from another tool
     with pytest.raises(ValueError, match=r"x.jsonl:3 is not a JSON record .*remove or repair that line"):
         load_records(tmp_path)
+
+
+def test_results_table_shows_every_record_the_latest_first(tmp_path):
+    for budget, mean in (("1000 episodes", 90.0), ("5000 episodes", 95.0)):
+        result = MetaTestResult("accuracy", np.full(10, mean), 1.0)
+        record(result, "ProtoNet", "omniglot", "test", 5, 1, budget, 1.0, tmp_path, commit="c", command=budget)
+    lines = [line for line in write_results_md(tmp_path, tmp_path / "R.md") and
+             (tmp_path / "R.md").read_text().splitlines() if line.startswith("| ProtoNet")]
+    assert len(lines) == 2
+    assert "| latest | 10 | 95.00% ± 0.00 |" in lines[0] and "| earlier | 10 | 90.00% ± 0.00 |" in lines[1]

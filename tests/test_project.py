@@ -131,3 +131,17 @@ def test_saved_learners_and_user_models_on_package_layers_load_after_importing_o
     assert out.returncode == 0, out.stderr[-3000:]
     name, total = out.stdout.split()
     assert name == "MAML" and float(total) == float(np.sum(user.predict(x, verbose=0)))
+
+
+def test_results_md_is_up_to_date_with_every_record():
+    """RESULTS.md is what `hands-on-meta results` makes of results/*.jsonl: one row per record."""
+    import tempfile
+
+    from hands_on_meta.records import load_records, write_results_md
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(write_results_md(ROOT / "results", Path(tmp) / "RESULTS.md")).read_text()
+    committed = (ROOT / "RESULTS.md").read_text()
+    assert committed == fresh, "RESULTS.md is stale: run `hands-on-meta results`"
+    rows = [line for line in committed.splitlines() if "| latest |" in line or "| earlier |" in line]
+    assert len(rows) == len(load_records(ROOT / "results"))
