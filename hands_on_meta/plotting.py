@@ -16,6 +16,13 @@ def pyplot():
     return plt
 
 
+
+def save_figure(fig, path, dpi=120):
+    """Save ``fig`` to ``path`` and close it, so that a notebook does not show it once more; returns ``path``."""
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    pyplot().close(fig)
+    return path
+
 def _interactive():
     try:
         from IPython import get_ipython

@@ -177,9 +177,8 @@ class FewShotRecipe(Recipe):
         return out
 
     def plot(self, models, cfg, path):
-        from hands_on_meta.plotting import plot_training_logs
+        from hands_on_meta.plotting import plot_training_logs, save_figure
 
         fig = plot_training_logs({name: path.parent / f"{name}.log.csv" for name in models},
                                  title=f"{self.algorithm} on Omniglot")
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-        return path
+        return save_figure(fig, path)

@@ -27,7 +27,7 @@ from hands_on_meta.evaluation import meta_test
 from hands_on_meta.layers import RelationModule, relation_embedding
 from hands_on_meta.learners import RelationNet
 from hands_on_meta.models import fsdd_zeroshot_model
-from hands_on_meta.plotting import pyplot
+from hands_on_meta.plotting import pyplot, save_figure
 from hands_on_meta.recipes import Recipe, Run, register
 from hands_on_meta.recipes.fewshot import (
     STANDARD_EVAL,
@@ -166,5 +166,4 @@ class RelationZeroShotFSDD(Recipe):
             ax.set_xlabel("described digit (* = never seen in training)")
         fig.suptitle("Mean relation score: held-out recordings vs every digit's pronunciation", fontsize=10)
         fig.tight_layout()
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-        return path
+        return save_figure(fig, path)

@@ -80,13 +80,12 @@ class SineMAML(Recipe):
         return k_shot, {algorithm: models[name] for name, algorithm, k in self.grid(cfg) if k == k_shot}
 
     def plot(self, models, cfg, path):
-        from hands_on_meta.plotting import plot_sine_adaptation
+        from hands_on_meta.plotting import plot_sine_adaptation, save_figure
 
         k_shot, shown = self.at_shot(models, cfg)
         shown = {ALGORITHMS[algorithm]: learner for algorithm, learner in shown.items()}
         fig = plot_sine_adaptation(shown, k_shot=k_shot, steps=(0, *cfg["eval_steps"]), seed=TEST_SEED)
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-        return path
+        return save_figure(fig, path)
 
 
 @register
