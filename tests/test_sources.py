@@ -73,3 +73,28 @@ def test_cache_write_is_atomic_and_unreadable_cache_is_a_miss(tmp_path):
     path.write_bytes(b"garbage")
     assert sources.load_arrays(path, ["x"]) is None
     assert not list(tmp_path.glob(".partial-*"))
+
+
+def test_content_digest_is_the_same_for_a_repacked_copy_and_names_a_changed_file(tmp_path):
+    import zipfile
+
+    from hands_on_meta.datasets.sources import check_content, content_digest
+
+    files = {"a.wav": b"first recording", "b.wav": b"second recording"}
+
+    def pack(name, top, method, changed=None):
+        with zipfile.ZipFile(tmp_path / name, "w", method) as archive:
+            for member, data in files.items():
+                archive.writestr(f"{top}{member}", data + (b"!" if member == changed else b""))
+        archive = zipfile.ZipFile(tmp_path / name)
+        return archive, [info.filename for info in archive.infolist()]
+
+    upstream, names = pack("up.zip", "dataset-1.0/recordings/", zipfile.ZIP_DEFLATED)
+    mirror, mirror_names = pack("mirror.zip", "recordings/", zipfile.ZIP_STORED)
+    digest = content_digest(upstream, names)
+    assert content_digest(mirror, mirror_names) == digest
+    resource = Resource("audio/x.zip", "https://example.invalid/x.zip", content_hash=digest)
+    check_content(mirror, mirror_names, resource, tmp_path / "mirror.zip")
+    changed, changed_names = pack("changed.zip", "recordings/", zipfile.ZIP_STORED, changed="b.wav")
+    with pytest.raises(ValueError, match=r"changed.zip' does not hold the expected files of audio/x.zip"):
+        check_content(changed, changed_names, resource, tmp_path / "changed.zip")

@@ -16,13 +16,14 @@ import re
 import numpy as np
 
 from hands_on_meta.datasets.base import ClassDataset
-from hands_on_meta.datasets.sources import Resource, locate, open_zip, read_image
+from hands_on_meta.datasets.sources import Resource, check_content, locate, open_zip, read_image
 from hands_on_meta.validation import check_choice
 
 ARCHIVE = Resource(
     "faces/att_faces.zip",
     "https://github.com/kunempire/Face-Recognition-PCA/raw/8d5af33a266e897b298193811be1772d2bb78c7b/att_faces.zip",
     "47ecb705eb4de74bd7cc9cbf7f104c3e22764571f569ae1aab30d35a3909c855",
+    content_hash="bb52045b4aa3bfa68cbc9ea7fac0ad3c3773270851b50f47a7ec1e5ac614dde5", content_depth=2,
 )
 SUBJECTS = 40
 IMAGES = 10
@@ -47,6 +48,7 @@ def _read_faces(path, size):
 
     images = {}
     with open_zip(path) as archive:
+        check_content(archive, [name for name in archive.namelist() if _MEMBER.search(name)], ARCHIVE, path)
         for name in archive.namelist():
             match = _MEMBER.search(name)
             if not match:

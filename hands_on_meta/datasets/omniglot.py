@@ -20,6 +20,7 @@ from hands_on_meta.datasets.base import ClassDataset
 from hands_on_meta.datasets.sources import (
     Resource,
     cache_dir,
+    check_content,
     load_arrays,
     locate,
     open_zip,
@@ -32,11 +33,15 @@ _UPSTREAM = "https://github.com/brendenlake/omniglot/raw/master/python/"
 _SPLITS_UPSTREAM = ("https://raw.githubusercontent.com/jakesnell/prototypical-networks/"
                     "c9bb4d258267c11cb6e23f0a19242d24ca98ad8a/data/omniglot/splits/vinyals/")
 
+# md5 of the upstream archives (checked on download) and the content digest of their drawings (checked
+# wherever an archive comes from: the mirror's copies are repacked), computed from the data mirror
 ARCHIVES = {
     "background": Resource("omniglot/images_background.zip", _UPSTREAM + "images_background.zip",
-                           "68d2efa1b9178cc56df9314c21c6e718"),
+                           "68d2efa1b9178cc56df9314c21c6e718",
+                           "097735bcb7de9c26abe2421971ff4cf2a23f470d4200e78f66cd3be40fc2be1e", content_depth=3),
     "evaluation": Resource("omniglot/images_evaluation.zip", _UPSTREAM + "images_evaluation.zip",
-                           "6b91aef0f799c5bb55b94e3f2daec811"),
+                           "6b91aef0f799c5bb55b94e3f2daec811",
+                           "7e2689ff4321a48bf4a4a47b5bce8e3e966af9a8f389f6fac4a7b40843ece069", content_depth=3),
 }
 # The split lists are copied unchanged into the mirror, so their upstream sha256 holds everywhere.
 SPLIT_FILES = {
@@ -67,6 +72,7 @@ def _parse_archive(path, part, image_size, progress=None):
         if not members:
             raise ValueError(f"archive {str(path)!r} holds no images_{part}/<alphabet>/<character>/*.png "
                              "files; is it the right Omniglot archive?")
+        check_content(archive, [name for name, _ in members], ARCHIVES[part], path)
         for name, match in sorted(members):
             with read_image(archive, name, path) as image:
                 if image.size != (ORIGINAL_SIZE, ORIGINAL_SIZE):
@@ -163,18 +169,20 @@ def load_omniglot(split="train", image_size=28, download=True, verbose=True):
 
 
 def verify(download=False):
-    """Check the archives and split files by structure and hash (no image decoding): alphabets,
-    characters, 20 drawings each, CRCs, split sizes. Returns a summary dict; raises on a problem."""
+    """Check the archives and split files by structure and content (no image decoding): alphabets,
+    characters, 20 drawings each, the drawings' content digest, CRCs, split sizes. Returns a summary dict; raises on a problem."""
     summary = {}
     for part, resource in ARCHIVES.items():
         path = locate(resource, download)
         with open_zip(path) as archive:
-            counts = {}
+            counts, names = {}, []
             for member in archive.namelist():
                 match = _MEMBER.search(member)
                 if match and match.group(1) == part:
                     key = (match.group(2), match.group(3))
                     counts[key] = counts.get(key, 0) + 1
+                    names.append(member)
+            check_content(archive, names, resource, path)
         alphabets = {alphabet for alphabet, _ in counts}
         if (len(alphabets), len(counts)) != EXPECTED[part] or set(counts.values()) != {DRAWINGS}:
             raise ValueError(f"{path}: {len(alphabets)} alphabets, {len(counts)} characters, drawings per "

@@ -34,6 +34,8 @@ class Resource:
     relpath: str
     url: str
     file_hash: str | None = None  # md5 (32 hex) or sha256 (64 hex) of the upstream file
+    content_hash: str | None = None  # content_digest of the members a loader reads (mirror copies are repacked)
+    content_depth: int = 1  # path components of a member name that identify it (below the archive's folders)
 
 
 def mirror_dir():
@@ -154,6 +156,27 @@ def read_image(archive, name, path):
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise ValueError(f"archive {str(path)!r}: member {name!r} is not a readable image ({err})") from None
     return image
+
+
+def content_digest(archive, names, depth=1):
+    """sha256 of the sorted ``name:CRC-32:size`` of members ``names``, each name cut to its last ``depth``
+    path components: the same for an upstream archive and a repacked copy holding the same files."""
+    import hashlib
+
+    rows = sorted(f"{'/'.join(info.filename.split('/')[-depth:])}:{info.CRC:08x}:{info.file_size}"
+                  for info in map(archive.getinfo, names))
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+def check_content(archive, names, resource, path):
+    """ValueError unless members ``names`` of ``archive`` (from ``path``) hold the files of ``resource``."""
+    if resource.content_hash is None:
+        return
+    found = content_digest(archive, names, resource.content_depth)
+    if found != resource.content_hash:
+        raise ValueError(f"archive {str(path)!r} does not hold the expected files of {resource.relpath} (content "
+                         f"digest {found[:12]}..., expected {resource.content_hash[:12]}...); delete it and fetch "
+                         f"it again from {resource.url} or a data mirror")
 
 
 def save_arrays(path, **arrays):
