@@ -23,6 +23,9 @@ def check_task(task):
 def class_labels(y, pred):
     """``y`` as int32 labels, after checking at run time that each is a class of ``pred``'s last axis
     (an N-way episode needs a network with N outputs)."""
+    y = tf.convert_to_tensor(y)
+    if not y.dtype.is_integer:
+        raise ValueError(f"labels must be integers (class indices), got {y.dtype.name}")
     y, n = tf.cast(y, tf.int32), pred.shape[-1]
     message = (f"labels must be in [0, {n}): the network has {n} outputs, one per class of the episode"
                if n is not None else "labels must be in [0, number of classes of the episode)")

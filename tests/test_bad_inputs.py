@@ -11,6 +11,7 @@ from hands_on_meta.datasets.base import ClassDataset
 from hands_on_meta.datasets.sine import sine_tasks
 from hands_on_meta.episodes import episode_dataset
 from hands_on_meta.layers import conv4
+from hands_on_meta.objectives import task_score
 from hands_on_meta.recipes import get
 from hands_on_meta.seeding import set_seed
 
@@ -49,6 +50,8 @@ API = {  # case: (call, error type, message pattern)
                      "NaN or infinite samples"),
     "empty waveform": (lambda: audio_features(np.zeros(0, "float32"), 8000), ValueError, "non-empty mono signal"),
     "unknown batch norm": (lambda: conv4(batch_norm="keras"), ValueError, "batch_norm must be one of"),
+    "float labels": (lambda: task_score("classification", np.array([0.0, 1.0]), np.zeros((2, 2), "float32")),
+                     ValueError, "labels must be integers .*got float64"),
     "a setting of another kind": (lambda: get("sine-maml").config(k_shots=5), ValueError,
                                   "'k_shots' of recipe 'sine-maml' takes a non-empty list like its default"),
     "an empty list setting": (lambda: get("sine-maml").config(eval_steps=[]), ValueError, "takes a non-empty list"),
