@@ -31,8 +31,8 @@ recipe.train(recipe.config(**json.loads(sys.argv[2])), sys.argv[3])
 """
 LEARNERS = {  # recipe, settings, model name, epochs, steps per epoch
     "maml": ("sine-maml", {"algorithms": ["maml"], "steps": 200, "steps_per_epoch": 10}, "maml-k10", 20, 10),
-    "protonet": ("protonet-omniglot", {"train": {"1shot": {"way": 5, "shot": 1, "query": 5}}, "eval": [],
-                                       "steps": 100, "steps_per_epoch": 5}, "1shot", 20, 5),
+    "protonet": ("protonet-omniglot", {"train": {"1shot": {"way": 5, "shot": 1, "query": 5}}, "steps": 100,
+                                       "steps_per_epoch": 5}, "1shot", 20, 5),
 }
 
 

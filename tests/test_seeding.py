@@ -36,7 +36,7 @@ def test_same_seed_gives_identical_weights_and_another_seed_does_not():
 
 
 def test_bad_seed():
-    with pytest.raises(ValueError, match="seed must be >= 0"):
+    with pytest.raises(ValueError, match="seed must be between 0 and"):
         set_seed(-1)
     with pytest.raises(ValueError, match="seed must be an integer"):
         set_seed("0")

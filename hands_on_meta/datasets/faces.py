@@ -48,7 +48,6 @@ def _read_faces(path, size):
 
     images = {}
     with open_zip(path) as archive:
-        check_content(archive, [name for name in archive.namelist() if _MEMBER.search(name)], ARCHIVE, path)
         for name in archive.namelist():
             match = _MEMBER.search(name)
             if not match:
@@ -71,6 +70,8 @@ def _read_faces(path, size):
         raise ValueError(f"archive {str(path)!r} has {len(images)} images of {len(subjects)} subjects; "
                          f"AT&T faces has {SUBJECTS} subjects (s1..s{SUBJECTS}) x {IMAGES} images "
                          f"(1..{IMAGES}.pgm). Missing e.g. {missing}, unexpected e.g. {extra}")
+    with open_zip(path) as archive:
+        check_content(archive, [name for name in archive.namelist() if _MEMBER.search(name)], ARCHIVE, path)
     return np.stack([np.stack([images[s, i] for i in range(1, IMAGES + 1)])
                      for s in range(1, SUBJECTS + 1)])
 

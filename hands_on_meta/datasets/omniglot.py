@@ -72,7 +72,6 @@ def _parse_archive(path, part, image_size, progress=None):
         if not members:
             raise ValueError(f"archive {str(path)!r} holds no images_{part}/<alphabet>/<character>/*.png "
                              "files; is it the right Omniglot archive?")
-        check_content(archive, [name for name, _ in members], ARCHIVES[part], path)
         for name, match in sorted(members):
             with read_image(archive, name, path) as image:
                 if image.size != (ORIGINAL_SIZE, ORIGINAL_SIZE):
@@ -94,6 +93,8 @@ def _parse_archive(path, part, image_size, progress=None):
     if short:
         raise ValueError(f"archive {str(path)!r}: characters without {DRAWINGS} drawings: "
                          f"{dict(list(short.items())[:5])}")
+    with open_zip(path) as archive:
+        check_content(archive, [name for name, _ in members], ARCHIVES[part], path)
     return {key: np.stack(images) for key, images in drawings.items()}
 
 
@@ -182,11 +183,12 @@ def verify(download=False):
                     key = (match.group(2), match.group(3))
                     counts[key] = counts.get(key, 0) + 1
                     names.append(member)
+            alphabets = {alphabet for alphabet, _ in counts}
+            if (len(alphabets), len(counts)) != EXPECTED[part] or set(counts.values()) != {DRAWINGS}:
+                raise ValueError(f"{path}: {len(alphabets)} alphabets, {len(counts)} characters, drawings per "
+                                 f"character {sorted(set(counts.values()))}; expected {EXPECTED[part]} and "
+                                 f"{DRAWINGS}")
             check_content(archive, names, resource, path)
-        alphabets = {alphabet for alphabet, _ in counts}
-        if (len(alphabets), len(counts)) != EXPECTED[part] or set(counts.values()) != {DRAWINGS}:
-            raise ValueError(f"{path}: {len(alphabets)} alphabets, {len(counts)} characters, drawings per "
-                             f"character {sorted(set(counts.values()))}; expected {EXPECTED[part]} and {DRAWINGS}")
         summary[f"images_{part}"] = f"{len(alphabets)} alphabets, {len(counts)} characters x {DRAWINGS} ({path})"
     for split in SPLIT_FILES:
         summary[f"vinyals/{split}"] = f"{len(read_split(split))} classes"
