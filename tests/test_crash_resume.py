@@ -14,4 +14,4 @@ def test_killed_runs_resume_bit_identical(mirror):
                          check=False, capture_output=True, text=True, env=os.environ, timeout=900)
     results = [line for line in out.stdout.splitlines() if line.startswith("RESULT")]
     assert out.returncode == 0 and len(results) == 2, out.stdout + out.stderr[-3000:]
-    assert all("2 kill(s), final weights and optimizer state bit-identical" in line for line in results), results
+    assert all("2 kill(s) in 20 epochs, final weights and optimizer state bit-identical" in line for line in results), results
