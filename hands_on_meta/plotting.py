@@ -97,7 +97,7 @@ def plot_sine_adaptation(learners, k_shot=10, steps=(0, 1, 10), seed=10_000, tas
 
 
 def plot_training_logs(logs, title=None):
-    """Loss and score per epoch from ``CSVLogger`` files: ``logs`` maps a label to a CSV path."""
+    """Loss and score per epoch from the CSV logs of training runs: ``logs`` maps a label to a CSV path."""
     import csv
 
     plt = pyplot()
