@@ -125,3 +125,19 @@ def test_results_table_shows_every_record_the_latest_first(tmp_path):
              (tmp_path / "R.md").read_text().splitlines() if line.startswith("| ProtoNet")]
     assert len(lines) == 2
     assert "| latest | 10 | 95.00% ± 0.00 |" in lines[0] and "| earlier | 10 | 90.00% ± 0.00 |" in lines[1]
+
+
+def test_paired_difference_finds_what_overlapping_intervals_hide():
+    from hands_on_meta.evaluation import paired_difference
+
+    rng = np.random.default_rng(0)
+    hard = rng.uniform(60, 100, 600)  # episodes differ a lot in difficulty; b is 0.5 points worse on each
+    a, b = MetaTestResult("accuracy", hard, 1.0), MetaTestResult("accuracy", hard - 0.5 + rng.normal(0, 0.5, 600), 1.0)
+    assert abs(a.mean - b.mean) < a.ci95 + b.ci95  # the intervals overlap...
+    paired = paired_difference(a, b)
+    assert paired.significant and paired.mean == pytest.approx(0.5, abs=0.1)  # ...the paired test does not miss it
+    assert "significant at 5%" in str(paired) and paired.a_better > paired.b_better
+    same = paired_difference(a, MetaTestResult("accuracy", hard + rng.normal(0, 0.5, 600), 1.0))
+    assert not same.significant and same.p_value > 0.05
+    with pytest.raises(ValueError, match="same test episodes"):
+        paired_difference(a, MetaTestResult("accuracy", hard[:300], 1.0))
