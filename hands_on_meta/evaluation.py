@@ -114,9 +114,9 @@ class PairedDifference:
     def __str__(self):
         unit = " points" if self.metric == "accuracy" else ""
         verdict = "significant at 5%" if self.significant else "not significant at 5%"
+        p_value = f"p = {self.p_value:.2g}" if self.p_value >= 1e-6 else "p < 1e-6"
         return (f"difference {self.mean:+.2f}{unit} ± {self.ci95:.2f} (95% CI, {self.a_better + self.b_better} "
-                f"episodes differ: {self.a_better} for the first, {self.b_better} for the second), "
-                f"p = {self.p_value:.3g}, {verdict}")
+                f"episodes differ: {self.a_better} for the first, {self.b_better} for the second), {p_value}, {verdict}")
 
 
 def paired_difference(a, b):
