@@ -9,6 +9,7 @@ from hands_on_meta.layers import ContextConcat, RelationModule, conv4
 from hands_on_meta.learners import ADML, CAML, IMAML, MAML, MetaSGD, ProtoMAML, Reptile, ZeroShotRelationNet
 
 SINE_INNER_LR = 0.01  # the MAML paper's regression step
+REPTILE_SINE_STEPS, REPTILE_SINE_BATCH = 5, 10  # the Reptile authors' sine code: 5 SGD steps on distinct batches of 10
 OMNIGLOT_INNER_LR = 0.1  # measured choice for every Omniglot learner (RESULTS.md, "How the settings were chosen")
 
 
@@ -28,18 +29,20 @@ def sine_learner(algorithm, seed=0, inner_lr=SINE_INNER_LR, eval_steps=10):
     maml-ga / reptile-ga (gradient agreement), caml, imaml or pretrained (MAML without inner steps:
     the network fitted to all tasks jointly).
 
-    Inner loops: MAML, FOMAML, Meta-SGD one SGD step; Reptile 5 steps; CAML one step on 4 context
+    Inner loops: MAML, FOMAML, Meta-SGD one SGD step; Reptile 5 SGD steps, each on the next 10 of a
+    training task's points (at test, on all support points, as every learner); CAML one step on 4 context
     parameters at rate 1.0; iMAML 10 steps with a proximal term (lambda 10), gradients clipped to norm
     10 and one conjugate-gradient step for the implicit gradient."""
     common = {"task": "regression", "eval_steps": eval_steps, "name": algorithm.replace("-", "_")}
     net = sine_mlp(seed=seed)
+    reptile = {"inner_steps": REPTILE_SINE_STEPS, "inner_batch": REPTILE_SINE_BATCH}
     builders = {
         "maml": lambda: MAML(net, inner_lr=inner_lr, inner_steps=1, **common),
         "fomaml": lambda: MAML(net, inner_lr=inner_lr, inner_steps=1, first_order=True, **common),
         "meta-sgd": lambda: MetaSGD(net, inner_lr=inner_lr, inner_steps=1, **common),
-        "reptile": lambda: Reptile(net, inner_lr=inner_lr, inner_steps=5, **common),
+        "reptile": lambda: Reptile(net, inner_lr=inner_lr, **reptile, **common),
         "maml-ga": lambda: MAML(net, inner_lr=inner_lr, inner_steps=1, agreement=True, **common),
-        "reptile-ga": lambda: Reptile(net, inner_lr=inner_lr, inner_steps=5, agreement=True, **common),
+        "reptile-ga": lambda: Reptile(net, inner_lr=inner_lr, agreement=True, **reptile, **common),
         "caml": lambda: CAML(sine_mlp(seed=seed, context=4), inner_lr=1.0, inner_steps=1, **common),
         "imaml": lambda: IMAML(net, inner_lr=inner_lr, inner_steps=10, reg=10.0, cg_steps=1, clip_norm=10.0, **common),
         "pretrained": lambda: MAML(net, inner_lr=inner_lr, inner_steps=0, **common),

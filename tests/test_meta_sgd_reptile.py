@@ -173,3 +173,35 @@ def test_maml_with_agreement_applies_the_agreement_weighted_sum_of_task_meta_gra
     after = np.concatenate([w.numpy().ravel() for w in model.trainable_variables])
     np.testing.assert_allclose(after, expected, rtol=1e-5, atol=1e-7)
     assert not np.allclose(inner / np.abs(inner).sum(), 1 / 3), "the tasks should not agree equally here"
+
+
+def test_reptile_on_sine_takes_each_inner_step_on_different_points():
+    """The sine recipes give Reptile tasks of 50 points and a meta-step the same number of points as
+    MAML's (25 tasks x 2K); its 5 inner steps use rows 0-9, 10-19, ..., 40-49 of a task, never the same
+    point twice, while testing adapts on all K support points."""
+    from hands_on_meta.recipes import get
+
+    recipe = get("sine-comparison")
+    cfg = recipe.config(quick=True, k_shots=[10], algorithms=["maml", "reptile"])
+    runs = {run.name: run for run in recipe.runs(cfg)}
+    reptile, reptile_tasks = runs["reptile-k10"].build(), next(iter(runs["reptile-k10"].episodes(0)))
+    maml_tasks = next(iter(runs["maml-k10"].episodes(0)))
+    x, y = reptile_tasks["support_x"][0], reptile_tasks["support_y"][0]
+    assert x.shape[0] == reptile.inner_steps * reptile.inner_batch == 50
+    assert len(np.unique(x.numpy())) == 50
+    points = {name: tasks["support_x"].shape[0] * tasks["support_x"].shape[1] + (
+        0 if name == "reptile" else tasks["query_x"].shape[0] * tasks["query_x"].shape[1])
+        for name, tasks in {"reptile": reptile_tasks, "maml": maml_tasks}.items()}
+    assert points["reptile"] == points["maml"] == 25 * 20
+    assert recipe.budget(cfg, "reptile-k10") == f"{cfg['steps']} meta-steps x 10 tasks of 50 points"
+
+    mse = lambda labels, outputs: task_loss("regression", labels, outputs)
+    fast = reptile.network.trainable_variables
+    for step in range(reptile.inner_steps):
+        rows = slice(10 * step, 10 * step + 10)
+        fast = adapt(reptile.network, x[rows], y[rows], mse, steps=1, learning_rate=reptile.inner_lr, weights=fast)
+    for got, want in zip(reptile.adapted_weights(x, y, reptile.inner_steps), fast):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-7)
+    whole = adapt(reptile.network, x[:10], y[:10], mse, steps=5, learning_rate=reptile.inner_lr)
+    for got, want in zip(reptile.adapted_weights(x[:10], y[:10], 5, training=False), whole):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-7)

@@ -5,7 +5,10 @@ x in [-5, 5]; K support points per task.
 MAML, Meta-SGD, Reptile, CAML and iMAML against the pretrained baseline, one model per algorithm
 and K = 5, 10, 20 (trained on K-shot tasks). ``sine-agreement``: MAML and Reptile with and without
 gradient agreement, K = 10. Every model is :func:`~hands_on_meta.models.sine_learner` (the MLP
-1-40-40-1; inner loops there), meta-batch 25 tasks, Adam 1e-3, the same number of meta-steps; the
+1-40-40-1; inner loops there), Adam 1e-3, the same number of meta-steps and of task points per
+meta-step: 25 tasks of K support and K query points, or for Reptile K tasks of 50 points (its inner
+steps run on distinct mini-batches of them, as in the Reptile authors' sine code; see
+:meth:`SineMAML.training_tasks`); the
 iMAML settings were chosen by measurement (RESULTS.md, "How the settings were chosen"). At test every
 model is fine-tuned with its own inner rule for 1 and 10 steps on the K support points of 600
 held-out tasks (a seed training never uses) and scored by the MSE on ``test_query`` query points.
@@ -16,7 +19,7 @@ import keras
 
 from hands_on_meta.datasets.sine import sine_tasks
 from hands_on_meta.evaluation import meta_test
-from hands_on_meta.models import sine_learner
+from hands_on_meta.models import REPTILE_SINE_BATCH, REPTILE_SINE_STEPS, sine_learner
 from hands_on_meta.recipes import Recipe, Run, register
 
 TEST_SEED = 10_000  # training draws tasks from seed cfg["seed"]; held-out tasks from this one
@@ -44,14 +47,39 @@ class SineMAML(Recipe):
         return [(self.model_name(algorithm, k_shot), algorithm, k_shot)
                 for k_shot in cfg["k_shots"] for algorithm in cfg["algorithms"]]
 
+    @staticmethod
+    def training_tasks(algorithm, k_shot, cfg):
+        """``(support points, query points, tasks)`` of a meta-step training ``algorithm`` at K = ``k_shot``.
+
+        MAML and the others adapt on K points and learn from K more, in ``meta_batch`` tasks. Reptile
+        learns from its inner steps alone, and those need different rows each (Nichol et al.: steps
+        that reuse a task's data lose the useful term), so its tasks hold ``steps x batch`` = 50 points
+        and a meta-step takes as many tasks as give the same ``meta_batch x 2K`` points; its K query
+        points only report the loss."""
+        if not algorithm.startswith("reptile"):
+            return k_shot, k_shot, cfg["meta_batch"]
+        points = REPTILE_SINE_STEPS * REPTILE_SINE_BATCH
+        tasks, rest = divmod(cfg["meta_batch"] * 2 * k_shot, points)
+        if rest or not tasks:
+            raise ValueError(f"Reptile at K={k_shot} needs meta_batch x 2K ({cfg['meta_batch']} x {2 * k_shot}) to be "
+                             f"a multiple of the {points} points of its tasks")
+        return points, k_shot, tasks
+
     def runs(self, cfg):
         for name, algorithm, k_shot in self.grid(cfg):
+            support, query, tasks = self.training_tasks(algorithm, k_shot, cfg)
             yield Run(name, cfg["seed"], cfg["steps"],
                       build=lambda algorithm=algorithm: sine_learner(algorithm, cfg["seed"], cfg["inner_lr"],
                                                                      max(cfg["eval_steps"])),
                       optimizer=lambda: keras.optimizers.Adam(1e-3),
-                      episodes=lambda start, k_shot=k_shot: sine_tasks(k_shot, k_shot, seed=cfg["seed"],
-                                                                       meta_batch=cfg["meta_batch"], start=start))
+                      episodes=lambda start, support=support, query=query, tasks=tasks: sine_tasks(
+                          support, query, seed=cfg["seed"], meta_batch=tasks, start=start))
+
+    def budget(self, cfg, name):
+        algorithm, k_shot = next((a, k) for n, a, k in self.grid(cfg) if n == name)
+        support, _, tasks = self.training_tasks(algorithm, k_shot, cfg)
+        reptile = f" of {support} points" if algorithm.startswith("reptile") else ""
+        return f"{cfg['steps']} meta-steps x {tasks} tasks{reptile}"
 
     def evaluate(self, models, cfg):
         """Meta-test those of ``models`` that are models of ``cfg`` (see :meth:`grid`)."""
@@ -70,7 +98,7 @@ class SineMAML(Recipe):
                     "model": name, "algorithm": ALGORITHMS[algorithm],
                     "dataset": "sine", "split": "held-out tasks", "way": None, "shot": k_shot,
                     "setting": f"{steps} step" + ("s" if steps > 1 else ""),
-                    "budget": f"{cfg['steps']} meta-steps x {cfg['meta_batch']} tasks"}))
+                    "budget": self.budget(cfg, name)}))
             learner.eval_steps = max(cfg["eval_steps"])
         return out
 
