@@ -28,11 +28,14 @@ def mean_ci95(values):
 
 @dataclasses.dataclass
 class MetaTestResult:
-    """Per-episode scores and their summary. ``metric`` is ``"accuracy"`` (%) or ``"mse"``."""
+    """Per-episode scores and their summary. ``metric`` is ``"accuracy"`` (%) or ``"mse"``;
+    ``diverged_above``: an error above it means the adaptation blew up (e.g. worse than predicting 0
+    on every task of the family), counted as diverged like a non-finite score."""
 
     metric: str
     values: np.ndarray
     wall_s: float
+    diverged_above: float | None = None
 
     @property
     def episodes(self):
@@ -44,8 +47,12 @@ class MetaTestResult:
 
     @property
     def diverged(self):
-        """Number of episodes with a non-finite score (an adaptation that blew up); the mean is then not finite."""
-        return int(np.sum(~np.isfinite(self.values)))
+        """Number of episodes whose adaptation blew up: a non-finite score, or an error above
+        ``diverged_above``; with any, the mean and CI say nothing and the median is reported instead."""
+        fine = np.isfinite(self.values)
+        if self.diverged_above is not None:
+            fine &= self.values <= self.diverged_above
+        return int(np.sum(~fine))
 
     @property
     def median(self):
@@ -59,15 +66,17 @@ class MetaTestResult:
     def __str__(self):
         unit = "%" if self.metric == "accuracy" else ""
         if self.diverged:
-            return (f"{self.metric}: diverged (non-finite) on {self.diverged} of {self.episodes} episodes, "
+            above = "" if self.diverged_above is None else f" or above {self.diverged_above:g}"
+            return (f"{self.metric}: diverged (non-finite{above}) on {self.diverged} of {self.episodes} episodes, "
                     f"median {self.median:.2f}{unit}")
         return f"{self.metric} {self.mean:.2f}{unit} ± {self.ci95:.2f}{unit} (95% CI, {self.episodes} episodes)"
 
 
-def meta_test(learner, episodes, n_episodes=MIN_EPISODES, allow_fewer=False, verbose=0):
+def meta_test(learner, episodes, n_episodes=MIN_EPISODES, allow_fewer=False, verbose=0, diverged_above=None):
     """Score ``learner`` on ``n_episodes`` episodes taken from the dataset ``episodes`` (single
     episodes or meta-batches). Fewer than 600 episodes is refused unless ``allow_fewer=True`` (quick
-    runs and tests); results meant for RESULTS.md use the default."""
+    runs and tests); results meant for RESULTS.md use the default. ``diverged_above``: see
+    :class:`MetaTestResult`."""
     import keras
 
     if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 2:
@@ -90,7 +99,7 @@ def meta_test(learner, episodes, n_episodes=MIN_EPISODES, allow_fewer=False, ver
     if len(values) < n_episodes:
         raise ValueError(f"episodes ran out after {len(values)} of n_episodes={n_episodes} episodes")
     metric = "accuracy" if learner.task == "classification" else "mse"
-    return MetaTestResult(metric, np.asarray(values[:n_episodes]), time.perf_counter() - start)
+    return MetaTestResult(metric, np.asarray(values[:n_episodes]), time.perf_counter() - start, diverged_above)
 
 
 @dataclasses.dataclass(frozen=True)

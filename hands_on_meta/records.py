@@ -63,15 +63,17 @@ def record(result, algorithm, dataset, split, way, shot, budget, wall_s, results
     ``way``/``shot`` describe the test episodes (``way`` None for regression); ``budget`` says how it
     was trained (e.g. ``"20000 meta-steps x 25 tasks"``); ``wall_s`` the training wall time; ``commit``
     the code's :func:`code_commit`, taken when the run started. If some
-    episodes diverged (non-finite scores), ``mean`` and ``ci95`` are None and the record says how many
-    diverged and the median score.
+    episodes diverged (non-finite scores, or above the result's ``diverged_above``), ``mean`` and ``ci95``
+    are None and the record says how many diverged, above what, and the median score.
     """
     diverged = getattr(result, "diverged", 0)
     rec = {
         "algorithm": algorithm, "dataset": dataset, "split": split, "way": way, "shot": shot,
         "episodes": result.episodes, "metric": result.metric,
         "mean": None if diverged else round(result.mean, 4), "ci95": None if diverged else round(result.ci95, 4),
-        **({"diverged": diverged, "median": round(result.median, 4)} if diverged else {}), "budget": budget, "wall_s": round(float(wall_s), 1),
+        **({"diverged": diverged, "median": round(result.median, 4)} if diverged else {}),
+        **({"diverged_above": result.diverged_above} if diverged and getattr(result, "diverged_above", None) else {}),
+        "budget": budget, "wall_s": round(float(wall_s), 1),
         "machine": machine(), "commit": commit,
         "command": command or " ".join(["hands-on-meta" if sys.argv[0].endswith("hands-on-meta") else
                                         Path(sys.argv[0]).name] + sys.argv[1:]),
@@ -132,7 +134,8 @@ def write_results_md(results_dir="results", out="RESULTS.md"):
         published = PUBLISHED.get((algorithm, dataset, way, shot, setting))
         for age, rec in enumerate(reversed(groups[key])):  # newest first (records are appended in time order)
             unit = "%" if rec.get("metric", "accuracy") == "accuracy" else ""
-            ours = (f"diverged on {rec['diverged']} of {rec['episodes']} episodes; median {rec['median']:.2f}{unit}"
+            above = f" (non-finite or above {rec['diverged_above']:g})" if rec.get("diverged_above") else ""
+            ours = (f"diverged{above} on {rec['diverged']} of {rec['episodes']} episodes; median {rec['median']:.2f}{unit}"
                     if rec.get("diverged") else f"{rec['mean']:.2f}{unit} ± {rec['ci95']:.2f}")
             lines.append(
                 f"| {algorithm} | {dataset} | {split} | {way if way is not None else '–'} | {shot} | {setting or '–'} | "

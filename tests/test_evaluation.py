@@ -65,6 +65,13 @@ def test_diverged_episodes_are_counted_and_reported_with_the_median(tmp_path):
     write_results_md(tmp_path, tmp_path / "RESULTS.md")
     assert "diverged on 2 of 600 episodes; median 0.20" in (tmp_path / "RESULTS.md").read_text()
     assert MetaTestResult("mse", values[:597], 1.0).diverged == 0
+    bounded = MetaTestResult("mse", values, 1.0, diverged_above=100.0)
+    assert bounded.diverged == 3 and "diverged (non-finite or above 100) on 3 of 600 episodes" in str(bounded)
+    rec = record(bounded, "MAML", "sine", "held-out tasks", None, 5, "b", 1.0, tmp_path, commit="abc1234", command="c",
+                 setting="1 step")
+    assert rec["diverged"] == 3 and rec["diverged_above"] == 100.0
+    write_results_md(tmp_path, tmp_path / "RESULTS.md")
+    assert "diverged (non-finite or above 100) on 3 of 600 episodes" in (tmp_path / "RESULTS.md").read_text()
 
 
 def test_grouped_results_plot_a_diverged_result_as_its_hatched_median():
