@@ -106,7 +106,7 @@ def meta_test(learner, episodes, n_episodes=MIN_EPISODES, allow_fewer=False, ver
 class PairedDifference:
     """``a - b`` over the same test episodes: the mean per-episode difference, its 95% CI and the two-sided
     p-value of "no difference" (normal approximation of the paired t-test; fine for the >= 600 episodes of a
-    meta-test), with the episodes each one scores higher on."""
+    meta-test), with the episodes on which each one is better (higher accuracy, lower error)."""
 
     mean: float
     ci95: float
@@ -137,6 +137,8 @@ def paired_difference(a, b):
     >>> result = paired_difference(a, b)
     >>> round(result.mean, 2), result.a_better, result.b_better, result.significant
     (2.5, 150, 0, True)
+    >>> paired_difference(MetaTestResult("mse", b.values / 100, 0.0), MetaTestResult("mse", a.values / 100, 0.0)).a_better
+    150
     """
     import math
 
@@ -150,4 +152,6 @@ def paired_difference(a, b):
     mean, ci95 = mean_ci95(difference)
     spread = difference.std(ddof=1) / math.sqrt(difference.size)
     p_value = 1.0 if spread == 0 and mean == 0 else 0.0 if spread == 0 else math.erfc(abs(mean / spread) / math.sqrt(2))
-    return PairedDifference(mean, ci95, p_value, int(np.sum(difference > 0)), int(np.sum(difference < 0)), a.metric)
+    higher, lower = int(np.sum(difference > 0)), int(np.sum(difference < 0))
+    a_better, b_better = (higher, lower) if a.metric == "accuracy" else (lower, higher)  # an error: lower is better
+    return PairedDifference(mean, ci95, p_value, a_better, b_better, a.metric)
