@@ -21,9 +21,10 @@ def agreement_weights(updates):
 
 def combine(updates_per_weight, agreement=False):
     """Combine per-task updates given as one tensor (T, *shape) per weight: their mean, or their
-    agreement-weighted sum. Returns one tensor per weight."""
+    agreement-weighted sum. Returns one tensor per weight, and the weight (T,) each task got."""
     if not agreement:
-        return [tf.reduce_mean(u, axis=0) for u in updates_per_weight]
+        tasks = tf.shape(updates_per_weight[0])[0]
+        return [tf.reduce_mean(u, axis=0) for u in updates_per_weight], tf.fill([tasks], 1.0 / tf.cast(tasks, tf.float32))
     flat = tf.concat([tf.reshape(u, (tf.shape(u)[0], -1)) for u in updates_per_weight], axis=1)
     w = agreement_weights(flat)
-    return [tf.tensordot(w, u, axes=1) for u in updates_per_weight]
+    return [tf.tensordot(w, u, axes=1) for u in updates_per_weight], tf.cast(w, tf.float32)

@@ -107,7 +107,8 @@ def meta_gradients(weights, tasks, objective=None, task_gradient=None, aux_signa
     ``strategy``: ``"per_task"`` takes each task's gradient on its own, ``parallel_tasks`` tasks at a
     time, and combines them (their mean, or with ``agreement`` the weighting of
     :mod:`hands_on_meta.gradient_agreement`); ``"one_tape"`` differentiates the mean loss of the whole
-    meta-batch at once (``objective`` only, no agreement). Returns ``(grads, losses (T,), aux)``.
+    meta-batch at once (``objective`` only, no agreement). Returns ``(grads, losses (T,), aux, task_weights
+    (T,))``, the last the weight each task's gradient got (1/T, or its agreement weight).
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
@@ -124,7 +125,7 @@ def meta_gradients(weights, tasks, objective=None, task_gradient=None, aux_signa
                                     parallel_iterations=parallel_tasks)
             loss = tf.reduce_mean(losses)
         grads = tape.gradient(loss, weights, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        return grads, losses, aux
+        return grads, losses, aux, tf.fill(tf.shape(losses), 1.0 / tf.cast(tf.size(losses), tf.float32))
 
     def one_task(task):
         if task_gradient is not None:
@@ -137,7 +138,8 @@ def meta_gradients(weights, tasks, objective=None, task_gradient=None, aux_signa
     grads, losses, aux = tf.map_fn(
         one_task, tasks, parallel_iterations=parallel_tasks,
         fn_output_signature=([tf.TensorSpec(w.shape, w.dtype) for w in weights], *signature))
-    return combine(grads, agreement=agreement), losses, aux
+    combined, task_weights = combine(grads, agreement=agreement)
+    return combined, losses, aux, task_weights
 
 
 def _float_loss(loss, aux):

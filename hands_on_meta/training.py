@@ -105,7 +105,7 @@ def log_with_row(path, epoch, logs):
     return out.getvalue()
 
 
-def train(learner, episodes, steps, out_dir, name, steps_per_epoch=1000, verbose="auto"):
+def train(learner, episodes, steps, out_dir, name, steps_per_epoch=1000, verbose="auto", callbacks=()):
     """Run ``steps`` meta-steps of ``learner.fit`` and save ``out_dir/name.keras``; return the training
     wall time in seconds, the finished epochs of interrupted runs included.
 
@@ -118,6 +118,8 @@ def train(learner, episodes, steps, out_dir, name, steps_per_epoch=1000, verbose
     ``steps_per_epoch``), training goes on from the saved weights and optimizer state up to ``steps``
     (the learning-rate schedule continues; the wall time adds up). Delete ``done.json`` to retrain from
     scratch. A NaN or infinite loss stops the run with ``FloatingPointError``; it is not marked finished.
+    ``callbacks``: more Keras callbacks, run before the checkpoint, so what they add to an epoch's logs
+    is in its log row.
     """
     steps = check_int("steps", steps, 1)
     steps_per_epoch = min(check_int("steps_per_epoch", steps_per_epoch, 1), steps)
@@ -153,7 +155,7 @@ def train(learner, episodes, steps, out_dir, name, steps_per_epoch=1000, verbose
     start = time.perf_counter()
     learner.fit(stream, steps_per_epoch=steps_per_epoch, epochs=steps // steps_per_epoch,
                 initial_epoch=finished // steps_per_epoch, verbose=verbose,
-                callbacks=[StopOnNonFiniteLoss(name, log, steps_per_epoch),
+                callbacks=[*callbacks, StopOnNonFiniteLoss(name, log, steps_per_epoch),
                            Checkpoint(backup, log, steps_per_epoch, wall_before)])
     wall = wall_before + time.perf_counter() - start
     save_atomic(saved, learner.save)

@@ -115,12 +115,15 @@ def test_gradient_agreement_weights_match_a_hand_computed_example():
     g = np.array([[1.0, 2.0], [2.0, 0.0], [-1.0, 1.0]])
     # G = (2, 3); g_i . G = 8, 4, 1; sum of |.| = 13
     np.testing.assert_allclose(agreement_weights(tf.constant(g)).numpy(), [8 / 13, 4 / 13, 1 / 13])
-    combined = combine([tf.constant(g)], agreement=True)[0].numpy()
+    combined, weights = combine([tf.constant(g)], agreement=True)
+    combined = combined[0].numpy()
+    np.testing.assert_allclose(weights.numpy(), [8 / 13, 4 / 13, 1 / 13], rtol=1e-6)
     np.testing.assert_allclose(combined, (8 * g[0] + 4 * g[1] + 1 * g[2]) / 13)
-    np.testing.assert_allclose(combine([tf.constant(g)])[0].numpy(), g.mean(0))
+    np.testing.assert_allclose(combine([tf.constant(g)])[0][0].numpy(), g.mean(0))
+    np.testing.assert_allclose(combine([tf.constant(g)])[1].numpy(), [1 / 3] * 3)
     # identical updates: agreement equals the mean
     same = np.tile([[0.5, -1.0]], (4, 1))
-    np.testing.assert_allclose(combine([tf.constant(same)], agreement=True)[0].numpy(), same[0])
+    np.testing.assert_allclose(combine([tf.constant(same)], agreement=True)[0][0].numpy(), same[0])
 
 
 def test_reptile_with_agreement_weights_the_tasks():
@@ -169,7 +172,9 @@ def test_maml_with_agreement_applies_the_agreement_weighted_sum_of_task_meta_gra
     g = np.stack(per_task)
     inner = g @ g.sum(0)
     expected = np.concatenate([w.ravel() for w in before]) - 0.5 * (inner / np.abs(inner).sum()) @ g
-    one_meta_step(maml, {"support_x": x[:, :5], "support_y": y[:, :5], "query_x": x[:, 5:], "query_y": y[:, 5:]})
+    episodes = {"support_x": x[:, :5], "support_y": y[:, :5], "query_x": x[:, 5:], "query_y": y[:, 5:]}
+    np.testing.assert_allclose(maml.task_weights(episodes).numpy(), inner / np.abs(inner).sum(), rtol=1e-4)
+    one_meta_step(maml, episodes)
     after = np.concatenate([w.numpy().ravel() for w in model.trainable_variables])
     np.testing.assert_allclose(after, expected, rtol=1e-5, atol=1e-7)
     assert not np.allclose(inner / np.abs(inner).sum(), 1 / 3), "the tasks should not agree equally here"
@@ -205,3 +210,38 @@ def test_reptile_on_sine_takes_each_inner_step_on_different_points():
     whole = adapt(reptile.network, x[:10], y[:10], mse, steps=5, learning_rate=reptile.inner_lr)
     for got, want in zip(reptile.adapted_weights(x[:10], y[:10], 5, training=False), whole):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_corrupted_sine_tasks_have_their_targets_shuffled_and_are_flagged():
+    clean = next(iter(sine_tasks(5, 5, seed=3, meta_batch=200)))
+    assert "corrupted" not in clean
+    same = next(iter(sine_tasks(5, 5, seed=3, meta_batch=200, corrupted=0.0)))
+    np.testing.assert_array_equal(same["query_y"].numpy(), clean["query_y"].numpy())
+    noisy = next(iter(sine_tasks(5, 5, seed=3, meta_batch=200, corrupted=0.3)))
+    flags = noisy["corrupted"].numpy()
+    assert 0.2 < flags.mean() < 0.4
+    ys = {name: np.concatenate([batch["support_y"].numpy(), batch["query_y"].numpy()], 1)[..., 0]
+          for name, batch in {"clean": clean, "noisy": noisy}.items()}
+    np.testing.assert_array_equal(noisy["support_x"].numpy(), clean["support_x"].numpy())
+    np.testing.assert_array_equal(ys["noisy"][~flags], ys["clean"][~flags])
+    np.testing.assert_allclose(np.sort(ys["noisy"][flags], 1), np.sort(ys["clean"][flags], 1))
+    assert not np.allclose(ys["noisy"][flags], ys["clean"][flags])
+    with pytest.raises(ValueError, match="corrupted must be a number greater than 0 and at most 1"):
+        sine_tasks(5, 5, corrupted=1.5)
+
+
+def test_sine_corrupted_logs_the_weights_of_corrupted_and_clean_tasks(tmp_path):
+    """Plain averaging gives every task 1/T (weights 1.0 in units of 1/T); gradient agreement does not."""
+    import csv
+
+    from hands_on_meta.recipes import get
+
+    recipe = get("sine-corrupted")
+    cfg = recipe.config(quick=True, steps=20, steps_per_epoch=10, k_shots=[10], algorithms=["maml", "maml-ga"])
+    recipe.train(cfg, tmp_path)
+    logs = {name: list(csv.DictReader((tmp_path / f"{name}-k10.log.csv").read_text().splitlines()))
+            for name in ("maml", "maml-ga")}
+    plain = [float(row[key]) for row in logs["maml"] for key in ("weight_corrupted", "weight_clean")]
+    assert len(plain) == 4 and plain == pytest.approx([1.0] * 4)
+    assert any(abs(float(row["weight_clean"]) - 1.0) > 1e-3 for row in logs["maml-ga"])
+    assert recipe.budget(cfg, "maml-k10") == "20 meta-steps x 25 tasks, 30% of them corrupted"

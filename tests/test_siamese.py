@@ -1,5 +1,6 @@
-"""Siamese networks (chapter 2): distances against NumPy, the contrastive-loss convention, ROC/AUC
-against brute force, serialization, bad inputs, and learning on held-out real faces."""
+"""Siamese networks (chapter 2): distances and losses against NumPy, the contrastive-loss convention,
+ROC/AUC against brute force, the faces recipe's folds and their mean, serialization, bad inputs, and
+learning on held-out real faces."""
 import warnings
 
 import keras
@@ -8,8 +9,14 @@ import pytest
 import tensorflow as tf
 
 from hands_on_meta.episodes import episode_dataset
-from hands_on_meta.evaluation import meta_test
-from hands_on_meta.layers import ContrastiveLoss, PairDistance, contrastive_loss
+from hands_on_meta.evaluation import MetaTestResult, meta_test
+from hands_on_meta.layers import (
+    ContrastiveLoss,
+    PairDistance,
+    contrastive_loss,
+    softmax_distance_loss,
+    triplet_loss,
+)
 from hands_on_meta.learners import SiameseNetwork
 from hands_on_meta.plotting import pca_2d
 from hands_on_meta.verification import (
@@ -110,6 +117,73 @@ def test_episode_outputs_are_similarity_to_the_nearest_support_example_and_loss_
                                rtol=1e-5, atol=1e-6)
 
 
+def test_triplet_and_softmax_heads_against_numpy():
+    rng = np.random.default_rng(3)
+    d = rng.uniform(0.0, 2.0, size=(2, 6, 4)).astype("float32")  # 2 episodes, 6 queries, 4 classes
+    labels = rng.integers(0, 4, size=(2, 6))
+    same = np.eye(4, dtype="float32")[labels]
+    positive = np.take_along_axis(d, labels[..., None], -1)[..., 0]
+    hardest = np.where(same > 0, np.inf, d).min(-1)
+    np.testing.assert_allclose(np.asarray(triplet_loss(same, d, 0.3)), np.maximum(positive - hardest + 0.3, 0),
+                               rtol=1e-5, atol=1e-6)
+    logits = -2.5 * d ** 2
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    np.testing.assert_allclose(np.asarray(softmax_distance_loss(same, d, 2.5)),
+                               -np.take_along_axis(log_p, labels[..., None], -1)[..., 0], rtol=1e-5, atol=1e-6)
+    # the learner's loss of one episode is the mean over its queries, on the distance to each class
+    support, queries = rng.normal(size=(4, 5)).astype("float32"), rng.normal(size=(6, 5)).astype("float32")
+    episode = {"support_x": support, "support_y": np.arange(4, dtype="int32"), "query_x": queries,
+               "query_y": labels[0].astype("int32")}
+    dist = np.sqrt(((queries[:, None] - support[None]) ** 2).sum(-1))
+    for head, expected in [("triplet", triplet_loss(same[0], dist, 0.3)), ("softmax", softmax_distance_loss(same[0], dist, 2.5))]:
+        siamese = SiameseNetwork(_flatten_encoder((5,)), head=head, margin=0.3, scale=2.5)
+        out = siamese(episode)[0]
+        np.testing.assert_allclose(float(siamese.query_loss(episode["query_y"], out)), float(np.mean(expected)),
+                                   rtol=1e-5)
+
+
+def test_faces_folds_are_disjoint_cover_every_subject_and_bad_folds_are_named(mirror):
+    from hands_on_meta.recipes import get
+    from hands_on_meta.recipes.siamese import check_folds
+
+    recipe = get("siamese-faces")
+    cfg = recipe.config()
+    subjects = [s for fold in cfg["folds"] for s in fold]
+    assert len(cfg["folds"]) == 4 and sorted(subjects) == list(range(1, 41))  # disjoint, every subject once
+    for k in range(4):
+        train, test, held_out = recipe.task_data(cfg, "identity", k)[:3]
+        assert set(train.class_names).isdisjoint(test.class_names) and len(train.class_names) == 30
+        assert sorted(test.class_names) == sorted(f"s{s}" for s in cfg["folds"][k]), held_out
+    names = [run.name for run in recipe.runs(cfg)]
+    assert len(names) == len(set(names)) == 4 * len(cfg["models"]) and "softmax-fold4" in names
+    assert len({run.seed for run in recipe.runs(cfg)}) == len(names)  # each fold's models start differently
+    for bad, message in [([[1, 2], [2, 3]], r"disjoint .*folds\[1\] repeats \[2\]"),
+                         ([[0, 1]], r"folds\[0\] must be a non-empty list of subject numbers from 1 to 40"),
+                         ([list(range(1, 40))], "leaving fewer than 2 to train on"), ([], "non-empty list")]:
+        with pytest.raises(ValueError, match=message):
+            check_folds(bad, 40)
+    with pytest.raises(ValueError, match="folds must be disjoint"):
+        recipe.task_data(recipe.config(folds=[[1, 2], [2]]), "identity", 0)
+
+
+def test_mean_over_folds_pools_episodes_and_compares_with_raw_pixels_on_the_same_episodes():
+    from hands_on_meta.recipes.siamese import mean_over_folds, pooled
+    from hands_on_meta.verification import Estimate
+
+    rng = np.random.default_rng(4)
+    model = [MetaTestResult("accuracy", rng.uniform(80, 100, 600), 1.0) for _ in range(4)]
+    raw = [MetaTestResult("accuracy", m.values - rng.uniform(0, 10, 600), 0.5) for m in model]
+    fields = [{"model": f"softmax-fold{k + 1}", "split": f"fold {k + 1}", "budget": "b", "fold": k + 1} for k in range(4)]
+    mean, record = mean_over_folds(list(zip(model, fields)), list(zip(raw, fields)))
+    assert mean.episodes == 2400 and mean.mean == pytest.approx(np.mean([m.mean for m in model]))
+    assert record["model"] == ("softmax-fold1", "softmax-fold2", "softmax-fold3", "softmax-fold4")
+    assert record["fold_means"] == [round(m.mean, 4) for m in model] and "fold" not in record
+    assert record["vs_raw"]["difference"] == pytest.approx(mean.mean - np.mean([r.mean for r in raw]), abs=1e-4)
+    assert 0 < record["vs_raw"]["ci95"] < 1 and record["vs_raw"]["p_value"] < 1e-6
+    auc = pooled([Estimate("roc_auc", value, 0.01, 2400, 0.0) for value in (0.9, 0.95, 0.97, 0.98)])
+    assert auc.mean == pytest.approx(0.95) and auc.ci95 == pytest.approx(0.005) and auc.episodes == 9600
+
+
 def test_roc_and_auc_against_brute_force_with_ties():
     rng = np.random.default_rng(2)
     labels = rng.random(300) < 0.4
@@ -129,8 +203,13 @@ def test_bad_inputs_raise_clear_errors():
     encoder = _flatten_encoder()
     with pytest.raises(ValueError, match="distance must be one of \\['l1', 'l2'\\], got 'cosine'"):
         SiameseNetwork(encoder, distance="cosine")
-    with pytest.raises(ValueError, match="head must be one of \\['bce', 'contrastive'\\], got 'softmax'"):
-        SiameseNetwork(encoder, head="softmax")
+    with pytest.raises(ValueError, match="head must be one of \\['bce', 'contrastive', 'softmax', 'triplet'\\], "
+                                         "got 'hinge'"):
+        SiameseNetwork(encoder, head="hinge")
+    with pytest.raises(ValueError, match="scale must be a number greater than 0, got -1"):
+        SiameseNetwork(encoder, head="softmax", scale=-1)
+    with pytest.raises(ValueError, match="same and distances must both have shape"):
+        triplet_loss(np.ones(3, "float32"), np.ones(3, "float32"))
     with pytest.raises(ValueError, match="margin must be a number greater than 0, got 0"):
         SiameseNetwork(encoder, margin=0)
     with pytest.raises(ValueError, match="encoder must be a built keras.Model"):
@@ -178,6 +257,6 @@ def test_siamese_learns_faces_of_held_out_subjects_and_round_trips(mirror, tmp_p
     problems = [str(w.message) for w in caught if "keras" in str(w.filename)
                 and not issubclass(w.category, DeprecationWarning)]
     assert not problems, problems
-    assert (loaded.distance, loaded.head, loaded.margin) == ("l2", "contrastive", 1.0)
+    assert (loaded.distance, loaded.head, loaded.margin, loaded.scale) == ("l2", "contrastive", 1.0, 10.0)
     batch = next(iter(episode_dataset(test, 5, 1, 5, seed=1, meta_batch=4)))
     np.testing.assert_allclose(np.asarray(siamese(batch)), np.asarray(loaded(batch)), rtol=1e-5, atol=1e-5)

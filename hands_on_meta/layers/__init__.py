@@ -21,7 +21,12 @@ from hands_on_meta.layers.relation import (
                                             RelationPairs,
                                             relation_embedding,
 )
-from hands_on_meta.layers.siamese import ContrastiveLoss, contrastive_loss
+from hands_on_meta.layers.siamese import (
+                                            ContrastiveLoss,
+                                            contrastive_loss,
+                                            softmax_distance_loss,
+                                            triplet_loss,
+)
 
 __all__ = [
                                             "ExactBatchNormalization",
@@ -35,6 +40,6 @@ __all__ = [
                                             "relation_embedding",
 ]
 __all__ += ["AttentionLSTM", "CosineSimilarity", "FullContextSupport", "attention_readout"]
-__all__ += ["ContrastiveLoss", "PairDistance", "contrastive_loss"]
+__all__ += ["ContrastiveLoss", "PairDistance", "contrastive_loss", "softmax_distance_loss", "triplet_loss"]
 __all__ += ["DiagonalMahalanobis", "GaussianEmbedding", "soft_kmeans_refine"]
 __all__ += ["ContextConcat"]

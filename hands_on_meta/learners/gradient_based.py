@@ -183,15 +183,24 @@ class GradientBasedLearner(EpisodicLearner):
         state = self.network.non_trainable_variables if self.moves_statistics() else []
         return tf.TensorSpec((), tf.float32), [tf.TensorSpec(v.shape, v.dtype) for v in state]
 
+    def meta_batch_gradients(self, episodes):
+        """:func:`~hands_on_meta.inner_loop.meta_gradients` of a meta-batch for :attr:`outer_variables`:
+        ``(grads, losses, (scores, states), task_weights)``."""
+        own = self.task_gradient()
+        return meta_gradients(
+            self.outer_variables, tuple(episodes[key] for key in TASK_KEYS),
+            objective=None if own else self.task_objective, task_gradient=own, aux_signature=self.aux_signature(),
+            strategy=self.meta_gradients, parallel_tasks=self.parallel_tasks, agreement=self.agreement)
+
+    def task_weights(self, episodes):
+        """The weight (T,) each task of the meta-batch ``episodes`` gets in a meta-update from the current
+        weights: 1/T each, or with ``agreement`` its gradient-agreement weight. Nothing is updated."""
+        return self.meta_batch_gradients(self.with_batch_axis(episodes))[3]
+
     def train_step(self, episodes):
         episodes = self.with_batch_axis(episodes)
-        weights = self.outer_variables
-        own = self.task_gradient()
-        grads, losses, (scores, states) = meta_gradients(
-            weights, tuple(episodes[key] for key in TASK_KEYS), objective=None if own else self.task_objective,
-            task_gradient=own, aux_signature=self.aux_signature(), strategy=self.meta_gradients,
-            parallel_tasks=self.parallel_tasks, agreement=self.agreement)
-        self.apply_meta_gradients(grads, weights)
+        grads, losses, (scores, states), _ = self.meta_batch_gradients(episodes)
+        self.apply_meta_gradients(grads, self.outer_variables)
         for variable, values in zip(self.network.non_trainable_variables if states else [], states):
             # floats (moving statistics): mean over the tasks; counters and the like: the last task's
             variable.assign(tf.reduce_mean(values, 0) if "float" in str(variable.dtype) else values[-1])

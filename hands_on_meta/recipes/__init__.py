@@ -30,6 +30,7 @@ class Run:
     build: Callable[[], Any]
     optimizer: Callable[[], Any]
     episodes: Callable[[int], Any]
+    callbacks: Callable[[], list] = list  # extra Keras callbacks, e.g. ones that add columns to the training log
 
 
 def as_setting(cls, value, where):
@@ -147,7 +148,8 @@ class Recipe:
             keras.utils.set_random_seed(run.seed)
             learner = run.build()
             learner.compile(optimizer=run.optimizer())
-            walls[run.name] = train(learner, run.episodes, run.steps, out_dir, run.name, cfg["steps_per_epoch"])
+            walls[run.name] = train(learner, run.episodes, run.steps, out_dir, run.name, cfg["steps_per_epoch"],
+                                    callbacks=run.callbacks())
             models[run.name] = learner
         return models, walls
 
@@ -262,8 +264,10 @@ def reproduce(name, out_dir, results_dir="results", quick=False, command=None, o
     records = []
     for result, fields in recipe.evaluate(models, cfg):
         fields = dict(fields)
-        model = fields.pop("model")
-        records.append(record(result, wall_s=walls.get(model, time.perf_counter() - start),
+        model = fields.pop("model")  # a tuple for a result of several models (their total training time)
+        wall = (sum(walls.get(name, 0.0) for name in model) if isinstance(model, (tuple, list))
+                else walls.get(model, time.perf_counter() - start))
+        records.append(record(result, wall_s=wall,
                               results_dir=results_dir, commit=commit, command=command, **fields))
     plot = recipe.plot(models, cfg, Path(out_dir) / f"{name}{'-' + '+'.join(only) if only else ''}.png")
     return records, plot

@@ -9,13 +9,17 @@ gradient agreement, K = 10. Every model is :func:`~hands_on_meta.models.sine_lea
 meta-step: 25 tasks of K support and K query points, or for Reptile K tasks of 50 points (its inner
 steps run on distinct mini-batches of them, as in the Reptile authors' sine code; see
 :meth:`SineMAML.training_tasks`); the
-iMAML settings were chosen by measurement (RESULTS.md, "How the settings were chosen"). At test every
+iMAML settings were chosen by measurement (RESULTS.md, "How the settings were chosen"). ``sine-corrupted``:
+``sine-agreement`` on a training stream where 30% of the tasks have their targets shuffled. At test every
 model is fine-tuned with its own inner rule for 1 and 10 steps on the K support points of 600
 held-out tasks (a seed training never uses) and scored by the MSE on ``test_query`` query points.
 """
+import functools
 from typing import ClassVar
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 from hands_on_meta.datasets.sine import sine_tasks
 from hands_on_meta.evaluation import meta_test
@@ -23,6 +27,7 @@ from hands_on_meta.models import REPTILE_SINE_BATCH, REPTILE_SINE_STEPS, sine_le
 from hands_on_meta.recipes import Recipe, Run, register
 
 TEST_SEED = 10_000  # training draws tasks from seed cfg["seed"]; held-out tasks from this one
+PROBE_SEED = 20_000  # the meta-batches on which CorruptedTaskWeights logs the tasks' weights
 # Targets lie in [-5, 5]: a test MSE above (2 x 5)^2 means predictions off by more than twice the largest
 # amplitude on average, an adaptation that blew up (counted as diverged, like a non-finite MSE).
 DIVERGED_MSE = 100.0
@@ -32,13 +37,34 @@ ALGORITHMS = {"maml": "MAML", "fomaml": "FOMAML", "meta-sgd": "Meta-SGD", "repti
 COMPARISON = ["maml", "fomaml", "meta-sgd", "reptile", "caml", "imaml", "pretrained"]
 
 
+class CorruptedTaskWeights(keras.callbacks.Callback):
+    """After each epoch, add to the logs the mean weight the learner gives the corrupted and the clean
+    tasks of fixed ``probes`` (meta-batches with a ``corrupted`` flag), in units of the plain average's
+    1/T: ``weight_corrupted`` and ``weight_clean`` (1.0 each without gradient agreement)."""
+
+    def __init__(self, probes):
+        super().__init__()
+        self.probes = list(probes)
+
+    def on_epoch_end(self, epoch, logs=None):
+        weigh = tf.function(self.model.task_weights)
+        shares = {True: [], False: []}
+        for batch in self.probes:
+            weights = weigh(batch).numpy() * len(batch["corrupted"])
+            for flag, weight in zip(batch["corrupted"].numpy(), weights):
+                shares[bool(flag)].append(weight)
+        if logs is not None:
+            logs.update({"weight_corrupted": float(np.mean(shares[True])) if shares[True] else float("nan"),
+                         "weight_clean": float(np.mean(shares[False])) if shares[False] else float("nan")})
+
+
 @register
 class SineMAML(Recipe):
     name = "sine-maml"
     description = "MAML vs pretrained baseline, sine regression, K=10, 600 held-out tasks"
     defaults: ClassVar[dict] = {
         "algorithms": ["maml", "pretrained"], "k_shots": [10], "steps": 30000, "meta_batch": 25, "inner_lr": 0.01,
-        "eval_steps": [1, 10], "test_query": 10, "episodes": 600, "seed": 0, "steps_per_epoch": 1000}
+        "eval_steps": [1, 10], "test_query": 10, "episodes": 600, "seed": 0, "steps_per_epoch": 1000, "corrupted": 0.0}
     quick: ClassVar[dict] = {"steps": 1000, "episodes": 100, "steps_per_epoch": 500}
 
     @staticmethod
@@ -71,18 +97,21 @@ class SineMAML(Recipe):
     def runs(self, cfg):
         for name, algorithm, k_shot in self.grid(cfg):
             support, query, tasks = self.training_tasks(algorithm, k_shot, cfg)
+            stream = functools.partial(sine_tasks, support, query, meta_batch=tasks, corrupted=cfg["corrupted"])
             yield Run(name, cfg["seed"], cfg["steps"],
                       build=lambda algorithm=algorithm: sine_learner(algorithm, cfg["seed"], cfg["inner_lr"],
                                                                      max(cfg["eval_steps"])),
                       optimizer=lambda: keras.optimizers.Adam(1e-3),
-                      episodes=lambda start, support=support, query=query, tasks=tasks: sine_tasks(
-                          support, query, seed=cfg["seed"], meta_batch=tasks, start=start))
+                      episodes=lambda start, stream=stream: stream(seed=cfg["seed"], start=start),
+                      callbacks=lambda stream=stream: [CorruptedTaskWeights(stream(seed=PROBE_SEED).take(8))]
+                      if cfg["corrupted"] else [])
 
     def budget(self, cfg, name):
         algorithm, k_shot = next((a, k) for n, a, k in self.grid(cfg) if n == name)
         support, _, tasks = self.training_tasks(algorithm, k_shot, cfg)
         reptile = f" of {support} points" if algorithm.startswith("reptile") else ""
-        return f"{cfg['steps']} meta-steps x {tasks} tasks{reptile}"
+        corrupted = f", {cfg['corrupted']:.0%} of them corrupted" if cfg["corrupted"] else ""
+        return f"{cfg['steps']} meta-steps x {tasks} tasks{reptile}{corrupted}"
 
     def evaluate(self, models, cfg):
         """Meta-test those of ``models`` that are models of ``cfg`` (see :meth:`grid`)."""
@@ -137,4 +166,16 @@ class SineAgreement(SineMAML):
     description = "MAML and Reptile with and without gradient agreement, sine regression, K=10"
     defaults: ClassVar[dict] = {**SineComparison.defaults, "algorithms": ["maml", "maml-ga", "reptile", "reptile-ga"],
                                 "k_shots": [10]}
+    quick: ClassVar[dict] = SineComparison.quick
+
+
+@register
+class SineCorrupted(SineAgreement):
+    """``sine-corrupted``: ``sine-agreement`` trained on a stream where each task's targets are shuffled
+    across its points with chance 0.3 (its labels say nothing about its inputs), tested on clean held-out
+    tasks; the training log holds the weights of corrupted and clean tasks (:class:`CorruptedTaskWeights`)."""
+
+    name = "sine-corrupted"
+    description = "MAML and Reptile with and without gradient agreement, 30% of training tasks corrupted, K=10"
+    defaults: ClassVar[dict] = {**SineAgreement.defaults, "corrupted": 0.3}
     quick: ClassVar[dict] = SineComparison.quick
