@@ -96,25 +96,53 @@ def plot_sine_adaptation(learners, k_shot=10, steps=(0, 1, 10), seed=10_000, tas
     return fig
 
 
-def plot_training_logs(logs, title=None):
-    """Loss and score per epoch from the CSV logs of training runs: ``logs`` maps a label to a CSV path."""
+def read_training_log(path):
+    """The CSV log of a training run as ``{column: array}``, one value per finished epoch."""
     import csv
 
+    with open(path) as handle:
+        rows = list(csv.DictReader(handle))
+    return {key: np.array([float(row[key]) for row in rows]) for key in (rows[0] if rows else [])}
+
+
+def plot_training_logs(logs, title=None):
+    """Loss and score per epoch from the CSV logs of training runs: ``logs`` maps a label to a CSV path."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     for label, path in logs.items():
-        with open(path) as handle:
-            rows = list(csv.DictReader(handle))
-        if not rows:
+        log = read_training_log(path)
+        if not log:
             continue
-        epochs = np.arange(1, len(rows) + 1)
-        score = "accuracy" if "accuracy" in rows[0] else "mse"
-        axes[0].plot(epochs, [float(r["loss"]) for r in rows], label=label)
-        axes[1].plot(epochs, [float(r[score]) for r in rows], label=label)
+        epochs = np.arange(1, len(log["loss"]) + 1)
+        score = "accuracy" if "accuracy" in log else "mse"
+        axes[0].plot(epochs, log["loss"], label=label)
+        axes[1].plot(epochs, log[score], label=label)
         axes[1].set_ylabel(f"training {score}" + (" (%)" if score == "accuracy" else ""))
     axes[0].set(xlabel="epoch", ylabel="training loss", yscale="log")
     axes[1].set_xlabel("epoch")
     for ax in axes:
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_task_weights(logs, title=None):
+    """The weights of corrupted and clean tasks over training (columns ``weight_corrupted`` and
+    ``weight_clean`` of the logs, in units of the plain average's 1/T): ``logs`` maps a panel title to a
+    list of CSV paths (e.g. one per training seed). Returns the figure."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(logs), figsize=(5 * len(logs), 3.2), squeeze=False)
+    for ax, (panel, paths) in zip(axes[0], logs.items()):
+        for i, path in enumerate(paths):
+            log = read_training_log(path)
+            epochs = np.arange(1, len(log["weight_clean"]) + 1)
+            ax.plot(epochs, log["weight_clean"], color="tab:blue", label="clean tasks" if i == 0 else None)
+            ax.plot(epochs, log["weight_corrupted"], color="tab:red", label="corrupted tasks" if i == 0 else None)
+        ax.axhline(1.0, color="k", ls="--", lw=1, label="plain average")
+        ax.axhline(0.0, color="grey", lw=0.5)
+        ax.set(xlabel="epoch", ylabel="mean weight (x 1/T)", title=panel)
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)

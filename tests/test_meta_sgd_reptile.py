@@ -244,4 +244,13 @@ def test_sine_corrupted_logs_the_weights_of_corrupted_and_clean_tasks(tmp_path):
     plain = [float(row[key]) for row in logs["maml"] for key in ("weight_corrupted", "weight_clean")]
     assert len(plain) == 4 and plain == pytest.approx([1.0] * 4)
     assert any(abs(float(row["weight_clean"]) - 1.0) > 1e-3 for row in logs["maml-ga"])
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from hands_on_meta.plotting import plot_task_weights
+
+    fig = plot_task_weights({"MAML + agreement": [tmp_path / "maml-ga-k10.log.csv"]})
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines[:2]] == ["clean tasks", "corrupted tasks"]
+    np.testing.assert_allclose(lines[1].get_ydata(), [float(row["weight_corrupted"]) for row in logs["maml-ga"]])
     assert recipe.budget(cfg, "maml-k10") == "20 meta-steps x 25 tasks, 30% of them corrupted"
