@@ -40,3 +40,18 @@ def test_bad_seed():
         set_seed(-1)
     with pytest.raises(ValueError, match="seed must be an integer"):
         set_seed("0")
+
+
+def test_importing_the_package_keeps_tensorflow_start_up_lines_out_of_stderr():
+    """TensorFlow's C++ start-up lines (oneDNN, CUDA probe, CPU features) would fill every notebook; the
+    package imports TensorFlow with stderr silenced, and stderr works again afterwards."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, hands_on_meta, tensorflow as tf; tf.config.threading.set_intra_op_parallelism_threads(1); "
+            "print(float(tf.reduce_sum(tf.ones(3))), file=sys.stderr)")
+    env = {key: value for key, value in os.environ.items() if key != "HANDS_ON_META_TF_LOGS"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines() == ["3.0"], done.stderr
