@@ -126,7 +126,7 @@ CLI = {  # case: (arguments, message pattern)
     "a model the recipe lacks": (["train", "relation-omniglot", "--set", "train.2shot.way=5"], "no entry '2shot'"),
     "a field out of range": (["train", "relation-omniglot", "--set", "train.1shot.way=0"], "way must be >= 1"),
     "--only a model the recipe lacks": (["train", "protonet-omniglot", "--only", "2shot"], r"has no models \['2shot'\]"),
-    "--only on a recipe that trains together": (["train", "sine-maml", "--only", "maml-k10"], "--only is not available"),
+    "--only on a recipe that trains together": (["train", "siamese-fsdd", "--only", "speaker"], "--only is not available"),
     "steps not a multiple of the epoch": (["train", "sine-maml", "--steps", "15", "--set", "steps_per_epoch=10",
                                           "--set", "algorithms=[\"maml\"]"], "must be a multiple of steps_per_epoch"),
     "evaluate before training": (["evaluate", "sine-maml", "--out", "{tmp}/nothing"], "no trained models"),

@@ -98,7 +98,7 @@ def test_reproduce_only_one_model_of_a_recipe(tmp_path, capsys):
     assert (out / "protonet-omniglot-1shot.png").exists()
     assert main(["train", "protonet-omniglot", *args, "--only", "2shot"]) == 2
     assert "has no models ['2shot']; it has ['1shot', '5shot']" in capsys.readouterr().err
-    assert main(["train", "sine-maml", "--quick", "--only", "maml-k10"]) == 2
+    assert main(["train", "siamese-fsdd", "--quick", "--only", "speaker"]) == 2
     assert "--only is not available" in capsys.readouterr().err
 
 

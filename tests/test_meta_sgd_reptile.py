@@ -199,6 +199,9 @@ def test_reptile_on_sine_takes_each_inner_step_on_different_points():
         for name, tasks in {"reptile": reptile_tasks, "maml": maml_tasks}.items()}
     assert points["reptile"] == points["maml"] == 25 * 20
     assert recipe.budget(cfg, "reptile-k10") == f"{cfg['steps']} meta-steps x 10 tasks of 50 points"
+    assert [run.name for run in recipe.runs(recipe.select(cfg, ["reptile-k10"]))] == ["reptile-k10"]
+    with pytest.raises(ValueError, match="has no models \\['maml-k5'\\]"):
+        recipe.select(cfg, ["maml-k5"])
 
     mse = lambda labels, outputs: task_loss("regression", labels, outputs)
     fast = reptile.network.trainable_variables

@@ -72,9 +72,19 @@ class SineMAML(Recipe):
         return f"{algorithm}-k{k_shot}"
 
     def grid(self, cfg):
-        """``(model name, algorithm, K)`` of every model: each algorithm at each K."""
+        """``(model name, algorithm, K)`` of every model: each algorithm at each K (only those that
+        :meth:`select` chose, if it did)."""
         return [(self.model_name(algorithm, k_shot), algorithm, k_shot)
-                for k_shot in cfg["k_shots"] for algorithm in cfg["algorithms"]]
+                for k_shot in cfg["k_shots"] for algorithm in cfg["algorithms"]
+                if self.model_name(algorithm, k_shot) in cfg.get("only", [self.model_name(algorithm, k_shot)])]
+
+    def select(self, cfg, models):
+        """``cfg`` restricted to the named ``models`` (``--only maml-k10``)."""
+        names = [name for name, _, _ in self.grid(cfg)]
+        unknown = [model for model in models if model not in names]
+        if unknown:
+            raise ValueError(f"recipe {self.name!r} has no models {unknown} in this config; it has {names}")
+        return {**cfg, "only": list(models)}
 
     @staticmethod
     def training_tasks(algorithm, k_shot, cfg):
