@@ -39,7 +39,7 @@ def _face_encoder():
     from hands_on_meta.recipes import get
 
     cfg = get("siamese-faces").config()  # the recipe's encoder (and augmentation)
-    return siamese_encoder((56, 46, 1), cfg["embedding"], cfg["filters"], flip=cfg["flip"], shift=cfg["shift"])
+    return siamese_encoder((56, 46, 1), cfg["embedding"], cfg["filters"], **{key: cfg[key] for key in ("flip", "shift")})
 
 
 def _flatten_encoder(shape=(4,)):

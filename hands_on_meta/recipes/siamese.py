@@ -321,11 +321,12 @@ class SiameseFaces(SiameseRecipe):
                    "bce": SiameseModel("identity", "bce", "l1")},
         "folds": [list(range(1 + 10 * k, 11 + 10 * k)) for k in range(4)],  # held-out subjects of each fold
         "image_size": [56, 46], "embedding": 64, "filters": 64, "margin": 1.0, "scale": 10.0,
-        "flip": True, "shift": 0.05,
+        "flip": True, "shift": 0.1, "rotation": 0.05, "zoom": 0.1, "contrast": 0.2,  # training augmentation
         "train_way": 25, "train_query": 2, "steps": 600, "steps_per_epoch": 100, "lr": 1e-3,
         "ways": [5, 10], "episodes": 600, "test_query": 5, "test_batch": 20, "plot_per_class": None, "seed": 0,
     }
     quick: ClassVar[dict] = {"steps": 10, "steps_per_epoch": 10, "episodes": 40, "folds": [list(range(31, 41))]}
+    AUGMENTATION = ("flip", "shift", "rotation", "zoom", "contrast")
 
     def load_task(self, cfg, task, fold=None):
         from hands_on_meta.datasets import load_faces
@@ -336,7 +337,7 @@ class SiameseFaces(SiameseRecipe):
         everyone = load_faces("all", tuple(cfg["image_size"]))
         train = [s for s in range(SUBJECTS) if s + 1 not in held_out]
         return (everyone.subset(train, "train"), everyone.subset([s - 1 for s in held_out], "test"),
-                f"subjects {subject_names(held_out)}", cfg["ways"], {"flip": cfg["flip"], "shift": cfg["shift"]})
+                f"subjects {subject_names(held_out)}", cfg["ways"], {key: cfg[key] for key in self.AUGMENTATION})
 
 
 @register
