@@ -7,7 +7,8 @@
 
 ``meta_test(learner, episodes)`` runs any :class:`~hands_on_meta.learners.EpisodicLearner` (or a
 wrapper with ``episode_scores``) on a dataset of test episodes and returns a :class:`MetaTestResult`;
-:func:`hands_on_meta.records.record` stores it. Pair verification (Siamese networks) is in
+:func:`hands_on_meta.records.record` stores it. :func:`episode_cost` times the same calls, one
+episode at a time (adaptation plus prediction). Pair verification (Siamese networks) is in
 :mod:`hands_on_meta.verification`.
 """
 import dataclasses
@@ -84,9 +85,7 @@ def meta_test(learner, episodes, n_episodes=MIN_EPISODES, allow_fewer=False, ver
     if n_episodes < MIN_EPISODES and not allow_fewer:
         raise ValueError(f"n_episodes={n_episodes} is below the {MIN_EPISODES} episodes a reported result "
                          "needs; pass allow_fewer=True for a quick look")
-    import tensorflow as tf
-
-    score = tf.function(learner.episode_scores, reduce_retracing=True)
+    score = scorer(learner)
     progress = keras.utils.Progbar(n_episodes, unit_name="episode") if verbose else None
     values, start = [], time.perf_counter()
     for batch in episodes:
@@ -100,6 +99,47 @@ def meta_test(learner, episodes, n_episodes=MIN_EPISODES, allow_fewer=False, ver
         raise ValueError(f"episodes ran out after {len(values)} of n_episodes={n_episodes} episodes")
     metric = "accuracy" if learner.task == "classification" else "mse"
     return MetaTestResult(metric, np.asarray(values[:n_episodes]), time.perf_counter() - start, diverged_above)
+
+
+def scorer(learner):
+    """``learner.episode_scores`` as the compiled function :func:`meta_test` (and :func:`episode_cost`) call."""
+    import tensorflow as tf
+
+    return tf.function(learner.episode_scores, reduce_retracing=True)
+
+
+def episode_cost(learner, episodes, n_episodes=20, warmup=2):
+    """Test-time cost of ``learner``: the wall time in seconds of each of ``n_episodes`` episodes of the
+    dataset ``episodes``, scored one call at a time as :func:`meta_test` scores them: adaptation to the
+    support set (inner steps, prototypes, ...) and prediction of the queries. The first ``warmup``
+    episodes only trace and warm up the compiled function and are not timed; the episodes are read
+    from the dataset before the clock starts. Report the median (robust to a machine's hiccups);
+    with single episodes (no meta-batch axis) it is the cost of one new task.
+
+    >>> import numpy as np, tensorflow as tf
+    >>> class Mean:
+    ...     task = "classification"
+    ...     def episode_scores(self, batch):
+    ...         return tf.reduce_mean(batch, -1)
+    >>> times = episode_cost(Mean(), tf.data.Dataset.from_tensor_slices(np.ones((10, 3), "float32")), 5)
+    >>> times.shape, bool(np.all(times > 0))
+    ((5,), True)
+    """
+    for name, value, least in (("n_episodes", n_episodes, 1), ("warmup", warmup, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    batches = list(episodes.take(warmup + n_episodes))
+    if len(batches) < warmup + n_episodes:
+        raise ValueError(f"episodes ran out after {len(batches)} of warmup + n_episodes = {warmup + n_episodes}")
+    score = scorer(learner)
+    for batch in batches[:warmup]:
+        score(batch).numpy()
+    times = []
+    for batch in batches[warmup:]:
+        start = time.perf_counter()
+        score(batch).numpy()  # .numpy() waits for the result
+        times.append(time.perf_counter() - start)
+    return np.asarray(times)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -148,3 +148,50 @@ def test_paired_difference_finds_what_overlapping_intervals_hide():
     assert not same.significant and same.p_value > 0.05
     with pytest.raises(ValueError, match="same test episodes"):
         paired_difference(a, MetaTestResult("accuracy", hard[:300], 1.0))
+
+
+def test_latest_records_keep_the_newest_of_each_test_setting_and_format_like_results_md(tmp_path):
+    from hands_on_meta.records import format_result, latest_records
+
+    for mean in (90.0, 95.0):
+        record(MetaTestResult("accuracy", np.full(10, mean), 1.0), "ProtoNet", "omniglot", "test", 5, 1, "b", 1.0,
+               tmp_path, commit="c", command=str(mean))
+    record(MetaTestResult("accuracy", np.full(10, 80.0), 1.0), "ProtoNet", "omniglot", "test", 5, 1, "b", 1.0,
+           tmp_path, commit="c", command="other", setting="same-budget comparison")
+    broken = MetaTestResult("mse", np.r_[np.full(9, 0.5), np.inf], 1.0, diverged_above=100.0)
+    record(broken, "MAML", "sine", "held-out tasks", None, 10, "b", 1.0, tmp_path, commit="c", command="s", setting="10 steps")
+    latest = latest_records(load_records(tmp_path))
+    assert len(latest) == 3
+    assert latest[("ProtoNet", "omniglot", "test", 5, 1, "")]["command"] == "95.0"
+    assert latest[("ProtoNet", "omniglot", "test", 5, 1, "same-budget comparison")]["mean"] == 80.0
+    assert format_result(latest[("ProtoNet", "omniglot", "test", 5, 1, "")]) == "95.00% ± 0.00"
+    assert format_result(latest[("ProtoNet", "omniglot", "test", 5, 1, "")], unit="") == "95.00 ± 0.00"
+    diverged = format_result(latest[("MAML", "sine", "held-out tasks", None, 10, "10 steps")])
+    assert diverged == "diverged (non-finite or above 100) on 1 of 10 episodes; median 0.50"
+
+
+class Sleepy:
+    """A stand-in learner whose every episode takes at least 20 ms."""
+    task = "classification"
+
+    def episode_scores(self, batch):
+        import time
+
+        import tensorflow as tf
+
+        return tf.py_function(lambda b: (time.sleep(0.02), b)[1], [batch], tf.float32)
+
+
+def test_episode_cost_times_each_episode_after_the_warm_up_and_names_bad_arguments():
+    import tensorflow as tf
+
+    from hands_on_meta.evaluation import episode_cost
+
+    data = tf.data.Dataset.from_tensor_slices(np.arange(10, dtype=np.float32))
+    times = episode_cost(Sleepy(), data, 5, warmup=2)
+    assert times.shape == (5,) and np.all(times >= 0.02) and np.median(times) < 1.0
+    with pytest.raises(ValueError, match="ran out after 10 of warmup \\+ n_episodes = 11"):
+        episode_cost(Sleepy(), data, 10, warmup=1)
+    for bad in ({"n_episodes": 0}, {"n_episodes": 2.0}, {"warmup": 0}, {"warmup": True}):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be an integer >= 1"):
+            episode_cost(Sleepy(), data, **{"n_episodes": 3, **bad})

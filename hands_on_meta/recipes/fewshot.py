@@ -17,6 +17,7 @@ test-time forms of a trained model an evaluation may ask for (e.g. transductive 
 (100, ModelTraining(way=20, shot=5, query=5, steps=5000, halve_every=None, learner=''))
 """
 import dataclasses
+import functools
 from typing import ClassVar
 
 import keras
@@ -142,31 +143,59 @@ class FewShotRecipe(Recipe):
         return keras.optimizers.Adam(schedule)
 
     def runs(self, cfg):
-        data = load_omniglot(cfg["split"])
+        data = functools.cache(lambda: load_omniglot(cfg["split"]))  # read when a run trains, not to build one
         for i, name in enumerate(cfg["train"]):
             setting = self.setting(cfg, name)
             yield Run(name, cfg["seed"] + i, setting.steps,
                       build=lambda name=name, setting=setting: self.build(cfg, name, setting),
                       optimizer=lambda name=name: self.optimizer(cfg, name),
                       episodes=lambda start, i=i, name=name, s=setting: episode_dataset(
-                          data, s.way, s.shot, s.query, seed=cfg["seed"] + 1000 * i, start=start,
+                          data(), s.way, s.shot, s.query, seed=cfg["seed"] + 1000 * i, start=start,
                           **self.episode_options(cfg, name)))
 
     def algorithm_of(self, cfg, model, variant=""):
         """The algorithm that ``model`` (tested as ``variant``) is recorded under."""
         return self.variant_algorithms.get(variant) or self.algorithms.get(model, self.algorithm)
 
+    @staticmethod
+    def test_episodes(cfg, test, test_data, meta_batch="cfg"):
+        """The test episodes of :class:`Evaluation` ``test`` on ``test_data`` (the test classes), in
+        meta-batches of ``cfg["test_batch"]``, or of ``meta_batch`` (None: single episodes): the same
+        episodes whatever the batching, keyed by :data:`TEST_SEED`."""
+        meta_batch = cfg["test_batch"] if meta_batch == "cfg" else meta_batch
+        return episode_dataset(test_data, test.way, test.shot, cfg["test_query"], seed=TEST_SEED,
+                               meta_batch=meta_batch, **test.options)
+
+    def tested_learner(self, cfg, test, model=None):
+        """The learner that :class:`Evaluation` ``test`` meta-tests: ``model`` (default: model
+        ``test.model`` as its :class:`~hands_on_meta.recipes.Run` builds it, untrained, with the run's
+        seed) in the test's variant, if any. An untrained learner has the parameters and the test-time
+        cost of the trained one."""
+        if model is None:
+            run = next((run for run in self.runs(cfg) if run.name == test.model), None)
+            if run is None:
+                raise ValueError(f"recipe {self.name!r} has no model {test.model!r}; it has {list(cfg['train'])}")
+            keras.utils.set_random_seed(run.seed)
+            model = run.build()
+        return self.wrap(cfg, test)(model)
+
+    def wrap(self, cfg, test):
+        """How :class:`Evaluation` ``test`` tests a model: the wrapper of its variant (:meth:`variants`),
+        or the model as it is."""
+        if not test.variant:
+            return lambda model: model
+        variants = self.variants(cfg)
+        if test.variant not in variants:
+            raise ValueError(f"recipe {self.name!r} has no test variant {test.variant!r}; it has {sorted(variants)}")
+        return variants[test.variant]
+
     def evaluate(self, models, cfg):
         test_data = load_omniglot("test")
-        variants, tested = self.variants(cfg), {}
-        out = []
-        for test in cfg["eval"]:
-            if test.variant and test.variant not in variants:
-                raise ValueError(f"recipe {self.name!r} has no test variant {test.variant!r}; it has {sorted(variants)}")
+        wraps, tested, out = [self.wrap(cfg, test) for test in cfg["eval"]], {}, []  # an unknown variant fails first
+        for test, wrap in zip(cfg["eval"], wraps):
             if test.label not in tested:
-                tested[test.label] = variants[test.variant](models[test.model]) if test.variant else models[test.model]
-            episodes = episode_dataset(test_data, test.way, test.shot, cfg["test_query"], seed=TEST_SEED,
-                                       meta_batch=cfg["test_batch"], **test.options)
+                tested[test.label] = wrap(models[test.model])
+            episodes = self.test_episodes(cfg, test, test_data)
             result = meta_test(tested[test.label], episodes, cfg["episodes"], allow_fewer=True)
             algorithm = self.algorithm_of(cfg, test.model, test.variant)
             print(f"{algorithm} ({test.label} model), {test.way}-way {test.shot}-shot"
@@ -182,3 +211,30 @@ class FewShotRecipe(Recipe):
         fig = plot_training_logs({name: path.parent / f"{name}.log.csv" for name in models},
                                  title=f"{self.algorithm} on Omniglot")
         return save_figure(fig, path)
+
+
+def omniglot_tests(quick=False):
+    """Which model of which recipe stands behind each Omniglot record: ``{(algorithm, setting, way, shot):
+    (recipe, cfg, evaluation)}`` over the meta-tests (:class:`Evaluation`) of every registered few-shot
+    recipe, with its full config (or its ``quick`` one). The keys are those of the records
+    (:func:`hands_on_meta.records.group_key` without dataset and split), so a record's learner can be
+    rebuilt (:meth:`FewShotRecipe.tested_learner`) and timed on its own test episodes.
+
+    >>> recipe, cfg, test = omniglot_tests()[("Proto-MAML", "", 5, 1)]
+    >>> recipe.name, test.model
+    ('maml-omniglot', 'proto-maml-1shot')
+    """
+    from hands_on_meta.recipes import RECIPES, load_all
+
+    load_all()
+    found = {}
+    for recipe in RECIPES.values():
+        if not isinstance(recipe, FewShotRecipe):
+            continue
+        cfg = recipe.config(quick=quick)
+        for test in cfg["eval"]:
+            key = (recipe.algorithm_of(cfg, test.model, test.variant), test.setting, test.way, test.shot)
+            if key in found and found[key][0] is not recipe:
+                raise ValueError(f"recipes {found[key][0].name!r} and {recipe.name!r} both record {key}")
+            found.setdefault(key, (recipe, cfg, test))
+    return found
