@@ -91,6 +91,9 @@ SCRIPT = textwrap.dedent('''
     assert np.asarray(L.soft_kmeans_refine(data((3, 5)), data((4, 5)), np.ones((3, 1), "float32"))).shape == (3, 5)
     assert np.asarray(L.attention_readout(data((2, 4, 6)), labels, 3)[0]).shape == (2, 4, 3)
     assert np.asarray(L.contrastive_loss(np.ones(3, "float32"), data((3,)))).shape == (3,)
+    same = np.eye(3, 4, dtype="float32")[None].repeat(2, 0)  # (2, 3, 4): one reference of the query's class
+    assert np.asarray(L.triplet_loss(same, np.abs(data((2, 3, 4))))).shape == (2, 3)
+    assert np.asarray(L.softmax_distance_loss(same, np.abs(data((2, 3, 4))))).shape == (2, 3)
     assert float(L.ContrastiveLoss()(np.ones(3, "float32"), np.abs(data((3,))))) >= 0
     print("FAILURES", failures)
     sys.exit(1 if failures else 0)
